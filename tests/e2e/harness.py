@@ -428,3 +428,50 @@ def screenshot(page: Page, name: str) -> Path:
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+# --- a fake Misskey ----------------------------------------------------------
+
+
+class FakeMisskeyThread:
+    """tests.misskey_server.MisskeyServer on 127.0.0.1, in its own event loop thread.
+
+    The browser talks to it (the authorization page), and so does Home Assistant's
+    process; the test reads its state through `call`.
+    """
+
+    def __init__(self) -> None:
+        """Prepare; start() starts the thread and the server."""
+        import threading  # noqa: PLC0415
+
+        from tests.misskey_server import MisskeyServer  # noqa: PLC0415
+
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="fake-misskey", daemon=True
+        )
+        self.server = MisskeyServer()
+        self.url = ""
+
+    def start(self) -> str:
+        """Run the server; return its URL."""
+        self._thread.start()
+        self.url = asyncio.run_coroutine_threadsafe(
+            self.server.start(), self._loop
+        ).result(30)
+        return self.url
+
+    def call(self, func: Any, *args: Any) -> Any:
+        """Run func(*args) in the server's loop (its state is not thread-safe)."""
+
+        async def run() -> Any:
+            return func(*args)
+
+        return asyncio.run_coroutine_threadsafe(run(), self._loop).result(30)
+
+    def stop(self) -> None:
+        """Stop the server and the thread."""
+        asyncio.run_coroutine_threadsafe(self.server.close(), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+        self._loop.close()
