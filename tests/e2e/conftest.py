@@ -37,7 +37,9 @@ def pytest_collection_modifyitems(
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Remember each phase's report on the item, for screenshots on failure."""
     report = yield
     setattr(item, f"rep_{report.when}", report)
@@ -48,7 +50,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
 def hass_process(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Generator[HomeAssistantProcess]:
-    """A running, onboarded Home Assistant with this checkout's integration."""
+    """Run an onboarded Home Assistant with this checkout's integration."""
     ARTIFACTS.mkdir(exist_ok=True)
     process = HomeAssistantProcess(
         tmp_path_factory.mktemp("hass") / "config",
@@ -92,7 +94,7 @@ def page(
     browser: Browser,
     hass_process: HomeAssistantProcess,
 ) -> Generator[Page]:
-    """A fresh browser context, logged in through the login page."""
+    """Open a fresh browser context, logged in through the login page."""
     assert hass_process.credentials is not None
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()

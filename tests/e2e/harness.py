@@ -35,7 +35,7 @@ REPO = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO / "e2e-artifacts"
 
 USERNAME = "e2e"
-PASSWORD = "e2e-password-1"  # noqa: S105 - a throw-away local test account
+PASSWORD = "e2e-password-1"
 NAME = "E2E Tester"
 
 # Flags that work for headless Chromium in a container without a GPU, a sandbox
@@ -93,7 +93,7 @@ def http_request(
         all_headers["Content-Type"] = "application/x-www-form-urlencoded"
     request = urllib.request.Request(url, data=data, method=method, headers=all_headers)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             body = response.read().decode()
     except urllib.error.HTTPError as err:
         raise HttpError(err.code, err.read().decode(errors="replace")) from None
@@ -207,7 +207,7 @@ class HomeAssistantProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         started = time.monotonic()
         with log_path.open("wb") as log:
-            self.process = subprocess.Popen(  # noqa: S603
+            self.process = subprocess.Popen(
                 [
                     sys.executable,
                     "-m",
@@ -233,7 +233,7 @@ class HomeAssistantProcess:
             try:
                 http_request("GET", f"{self.base_url}/api/onboarding", timeout=5)
                 break
-            except (OSError, HttpError):
+            except OSError, HttpError:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
@@ -263,7 +263,7 @@ class HomeAssistantProcess:
         return self.log_path.read_text(errors="replace")
 
     def log_tail(self, lines: int = 60) -> str:
-        """The end of the log, for error messages."""
+        """Return the end of the log, for error messages."""
         return "\n".join(self.log_text().splitlines()[-lines:])
 
     # --- onboarding and the REST API -------------------------------------
@@ -388,7 +388,12 @@ def find_chromium() -> str:
     for path in ("/usr/lib/chromium/chromium",):
         if os.access(path, os.X_OK):
             return path
-    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+    for name in (
+        "chromium",
+        "chromium-browser",
+        "google-chrome",
+        "google-chrome-stable",
+    ):
         if found := shutil.which(name):
             return found
     raise FileNotFoundError(

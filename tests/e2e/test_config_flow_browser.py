@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 @pytest.fixture
 def fake_misskey() -> Generator[FakeMisskeyThread]:
-    """A fake Misskey on loopback, reachable by the browser and by hass."""
+    """Run a fake Misskey on loopback, reachable by the browser and by hass."""
     pytest.importorskip("tests.misskey_server")
     server = FakeMisskeyThread()
     server.start()
@@ -44,8 +44,12 @@ def test_add_misskey_through_the_ui(
 
     # External step: the frontend shows "Open website" for Misskey's page (and,
     # in frontend 20260930.5, no dialog title: step.authorize.title is unused).
-    expect(page.locator("ha-button[href]", has_text="Open website")).to_be_visible(timeout=30_000)
-    expect(page.get_by_text(f"sign in to {fake_misskey.url.removeprefix('http://')}")).to_be_visible()
+    expect(page.locator("ha-button[href]", has_text="Open website")).to_be_visible(
+        timeout=30_000
+    )
+    expect(
+        page.get_by_text(f"sign in to {fake_misskey.url.removeprefix('http://')}")
+    ).to_be_visible()
     screenshot(page, "flow-2-authorize")
     with page.context.expect_page() as popup_info:
         page.locator("ha-button[href]", has_text="Open website").click()

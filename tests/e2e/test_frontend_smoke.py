@@ -14,7 +14,9 @@ if TYPE_CHECKING:
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
-def test_integrations_page_renders(hass_process: HomeAssistantProcess, page: Page) -> None:
+def test_integrations_page_renders(
+    hass_process: HomeAssistantProcess, page: Page
+) -> None:
     """The integrations dashboard renders with its "Add integration" button."""
     from playwright.sync_api import expect  # noqa: PLC0415
 
