@@ -10,7 +10,9 @@ plugin.
 from __future__ import annotations
 
 from collections.abc import Generator
+import json
 import shutil
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -56,10 +58,24 @@ def hass_process(
         tmp_path_factory.mktemp("hass") / "config",
         log_path=ARTIFACTS / "home-assistant.log",
     )
+    started = time.monotonic()
     process.start()
     try:
+        http_up = time.monotonic()
         process.onboard()
+        onboarded = time.monotonic()
         process.wait_running()
+        running = time.monotonic()
+        (ARTIFACTS / "timings.json").write_text(
+            json.dumps(
+                {
+                    "hass_http_up_s": round(http_up - started, 2),
+                    "onboarding_s": round(onboarded - http_up, 2),
+                    "until_running_s": round(running - started, 2),
+                },
+                indent=2,
+            )
+        )
         yield process
     finally:
         process.stop()
