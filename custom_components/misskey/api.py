@@ -24,7 +24,9 @@ DEFAULT_MAX_NOTE_TEXT_LENGTH: Final = 3000
 
 # Misskey ≤ 13.13 and Firefish answer a bad credential with 403 instead of 401;
 # only the error code tells the two cases apart.
-_AUTHENTICATION_CODES: Final = frozenset({"AUTHENTICATION_FAILED", "CREDENTIAL_REQUIRED"})
+_AUTHENTICATION_CODES: Final = frozenset(
+    {"AUTHENTICATION_FAILED", "CREDENTIAL_REQUIRED"}
+)
 _HOSTNAME_RE: Final = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 
 
@@ -34,6 +36,10 @@ class MisskeyError(Exception):
 
 class MisskeyConnectionError(MisskeyError):
     """The server could not be reached."""
+
+
+class MisskeyCannotConnectError(MisskeyConnectionError):
+    """No connection could be made, so the request was not carried out."""
 
 
 class MisskeyTimeoutError(MisskeyConnectionError):
@@ -238,7 +244,9 @@ def normalize_url(raw: str) -> str:
         raise ValueError("not a host name")
     if url.user is not None or url.password is not None:
         raise ValueError("credentials in the URL are not supported")
-    return str(URL.build(scheme=url.scheme, host=host, port=url.explicit_port)).rstrip("/")
+    return str(URL.build(scheme=url.scheme, host=host, port=url.explicit_port)).rstrip(
+        "/"
+    )
 
 
 class MisskeyClient:
@@ -269,7 +277,9 @@ class MisskeyClient:
         body = dict(params or {})
         if authenticated:
             if self._credential is None:
-                raise MisskeyAuthenticationError(401, "CREDENTIAL_REQUIRED", "no credential")
+                raise MisskeyAuthenticationError(
+                    401, "CREDENTIAL_REQUIRED", "no credential"
+                )
             body["i"] = self._credential
         try:
             async with asyncio.timeout(self.request_timeout):
@@ -279,9 +289,17 @@ class MisskeyClient:
                 async with response:
                     text = await response.text(errors="replace")
         except TimeoutError:
-            raise MisskeyTimeoutError(f"{endpoint}: no answer in {self.request_timeout} s") from None
+            raise MisskeyTimeoutError(
+                f"{endpoint}: no answer in {self.request_timeout} s"
+            ) from None
+        except aiohttp.ClientConnectorError as err:
+            raise MisskeyCannotConnectError(
+                f"{endpoint}: {type(err).__name__}: {err}"
+            ) from None
         except aiohttp.ClientError as err:
-            raise MisskeyConnectionError(f"{endpoint}: {type(err).__name__}: {err}") from None
+            raise MisskeyConnectionError(
+                f"{endpoint}: {type(err).__name__}: {err}"
+            ) from None
         return _decode(endpoint, response, text)
 
     async def meta(self) -> Meta:
@@ -297,7 +315,9 @@ class MisskeyClient:
             name=data.get("name"),
             version=data["version"],
             uri=data.get("uri"),
-            max_note_text_length=length if isinstance(length, int) else DEFAULT_MAX_NOTE_TEXT_LENGTH,
+            max_note_text_length=length
+            if isinstance(length, int)
+            else DEFAULT_MAX_NOTE_TEXT_LENGTH,
             max_file_size=size if isinstance(size, int) else None,
             raw=data,
         )
@@ -319,7 +339,10 @@ class MisskeyClient:
                 "callbackUrl": callback_url,
             },
         )
-        return App(id=str(_field(data, "app/create", "id")), secret=str(_field(data, "app/create", "secret")))
+        return App(
+            id=str(_field(data, "app/create", "id")),
+            secret=str(_field(data, "app/create", "secret")),
+        )
 
     async def generate_session(self, app_secret: str) -> AuthSession:
         """Start an authorization session for the app."""
@@ -334,7 +357,9 @@ class MisskeyClient:
 
         Raises MisskeySessionPendingError while the user has not decided yet.
         """
-        data = await self.request("auth/session/userkey", {"appSecret": app_secret, "token": token})
+        data = await self.request(
+            "auth/session/userkey", {"appSecret": app_secret, "token": token}
+        )
         return UserKey(
             access_token=str(_field(data, "auth/session/userkey", "accessToken")),
             account=Account.from_json(_field(data, "auth/session/userkey", "user")),
@@ -382,14 +407,18 @@ def _decode(endpoint: str, response: aiohttp.ClientResponse, text: str) -> Any:
         data = None
     if 200 <= status < 300:
         if data is None:
-            raise MisskeyResponseError(f"{endpoint}: the answer is not JSON (HTTP {status})")
+            raise MisskeyResponseError(
+                f"{endpoint}: the answer is not JSON (HTTP {status})"
+            )
         return data
     error = _error_object(data)
     if error is None:
         if status == 401:
             raise MisskeyAuthenticationError(status, None, "HTTP 401")
         if status == 429:
-            raise _rate_limited(response, MisskeyRateLimitError(status, None, "HTTP 429"))
+            raise _rate_limited(
+                response, MisskeyRateLimitError(status, None, "HTTP 429")
+            )
         if status >= 500:
             raise MisskeyServerError(status, None, f"HTTP {status}")
         raise MisskeyResponseError(f"{endpoint}: HTTP {status} without a Misskey error")
@@ -422,18 +451,20 @@ def _error_object(data: Any) -> Mapping[str, Any] | None:
     """Return the error fields, wrapped in ``error`` (Misskey) or not (Firefish, Fastify)."""
     if not isinstance(data, Mapping):
         return None
-    if isinstance(data.get("error"), Mapping):
-        return data["error"]
+    if isinstance(error := data.get("error"), Mapping):
+        return error
     if isinstance(data.get("code"), str):
         return data
     return None
 
 
-def _rate_limited(response: aiohttp.ClientResponse, err: MisskeyRateLimitError) -> MisskeyRateLimitError:
+def _rate_limited(
+    response: aiohttp.ClientResponse, err: MisskeyRateLimitError
+) -> MisskeyRateLimitError:
     retry_after: float | None = None
     try:
         retry_after = float(response.headers["Retry-After"])
-    except (KeyError, ValueError):
+    except KeyError, ValueError:
         reset_ms = err.info.get("resetMs")
         if isinstance(reset_ms, (int, float)):
             retry_after = max(float(reset_ms) / 1000, 0.0)

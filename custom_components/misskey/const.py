@@ -21,3 +21,9 @@ ATTR_LOCAL_ONLY: Final = "local_only"
 ATTR_VISIBILITY: Final = "visibility"
 
 VISIBILITIES: Final = ["public", "home", "followers", "specified"]
+
+UPDATE_INTERVAL: Final = timedelta(minutes=15)
+
+# A 429 is retried after Retry-After, but never for longer than this in all.
+RATE_LIMIT_MAX_WAIT: Final = 60.0
+MAX_CW_LENGTH: Final = 100

@@ -1,0 +1,55 @@
+"""The Misskey integration: post notes from Home Assistant."""
+
+from __future__ import annotations
+
+from homeassistant.const import CONF_NAME, Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers import config_validation as cv, discovery
+from homeassistant.helpers.typing import ConfigType
+from homeassistant.util import slugify
+
+from .auth_callback import async_register_callback_view
+from .const import DOMAIN
+from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
+from .notify import CONF_ENTRY_ID, async_unload_service
+
+PLATFORMS: list[Platform] = [Platform.NOTIFY]
+
+CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
+
+
+async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
+    """Set up what all accounts share."""
+    async_register_callback_view(hass)
+    return True
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> bool:
+    """Set up a Misskey account."""
+    coordinator = MisskeyDataUpdateCoordinator(hass, entry)
+    await coordinator.async_config_entry_first_refresh()
+    entry.runtime_data = coordinator
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+
+    # The notify service that groups and alerts call has no config entry
+    # support, so it is loaded the legacy way, one service per account.
+    hass.async_create_task(
+        discovery.async_load_platform(
+            hass,
+            Platform.NOTIFY,
+            DOMAIN,
+            {
+                CONF_NAME: f"{DOMAIN}_{slugify(entry.title)}",
+                CONF_ENTRY_ID: entry.entry_id,
+            },
+            {},
+        ),
+        f"{DOMAIN} notify service {entry.entry_id}",
+    )
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> bool:
+    """Unload a Misskey account."""
+    await async_unload_service(hass, entry)
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

@@ -1,0 +1,298 @@
+"""Config flow for Misskey: Misskey's app authentication in the browser."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+import contextlib
+import logging
+from typing import Any
+
+import probatio
+from yarl import URL
+
+from homeassistant.components import http
+from homeassistant.config_entries import (
+    SOURCE_REAUTH,
+    SOURCE_RECONFIGURE,
+    ConfigFlow,
+    ConfigFlowResult,
+)
+from homeassistant.const import CONF_URL
+from homeassistant.data_entry_flow import UnknownFlow
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.config_entry_oauth2_flow import HEADER_FRONTEND_BASE
+from homeassistant.helpers.network import NoURLAvailableError, get_url
+
+from .api import (
+    App,
+    AuthSession,
+    MisskeyApiError,
+    MisskeyAuthenticationError,
+    MisskeyClient,
+    MisskeyConnectionError,
+    MisskeyError,
+    MisskeyNoSuchAppError,
+    MisskeyNoSuchSessionError,
+    MisskeyPermissionDeniedError,
+    MisskeyRateLimitError,
+    MisskeyResponseError,
+    MisskeyServerError,
+    MisskeySessionPendingError,
+    UserKey,
+    credential_from_access_token,
+    normalize_url,
+)
+from .auth_callback import async_expect_authorization, async_register_callback_view
+from .const import (
+    APP_DESCRIPTION,
+    APP_NAME,
+    APP_PERMISSIONS,
+    AUTHORIZE_CALLBACK_PATH,
+    AUTHORIZE_POLL_INTERVAL,
+    AUTHORIZE_TIMEOUT,
+    CONF_CREDENTIAL,
+    DOMAIN,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+STEP_USER_SCHEMA = probatio.Schema({probatio.Required(CONF_URL): str})
+
+
+def instance_host(url: str) -> str:
+    """Return the host (and a non-default port) that names an instance."""
+    return URL(url).host_port_subcomponent or url
+
+
+class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
+    """Connect a Misskey account."""
+
+    VERSION = 1
+    MINOR_VERSION = 1
+
+    _url: str
+    _app: App
+    _auth_session: AuthSession
+
+    def __init__(self) -> None:
+        """Start with no authorization under way."""
+        self._authorization: asyncio.Task[UserKey] | None = None
+        self._wake = asyncio.Event()
+        self._forget_token: Callable[[], None] | None = None
+
+    async def async_step_user(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Ask for the instance."""
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            try:
+                url = normalize_url(user_input[CONF_URL])
+            except ValueError:
+                errors[CONF_URL] = "invalid_url"
+            else:
+                if not (error := await self._async_begin_authorization(url)):
+                    return await self.async_step_authorize()
+                errors["base"] = error
+        return self.async_show_form(
+            step_id="user",
+            data_schema=self.add_suggested_values_to_schema(
+                STEP_USER_SCHEMA, user_input
+            ),
+            errors=errors,
+        )
+
+    async def async_step_reauth(
+        self, entry_data: Mapping[str, Any]
+    ) -> ConfigFlowResult:
+        """Authorize again when Misskey no longer accepts the credential."""
+        return await self.async_step_reauth_confirm()
+
+    async def async_step_reauth_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Explain, then open Misskey's authorization page again."""
+        return await self._async_step_confirm(
+            "reauth_confirm", self._get_reauth_entry().data[CONF_URL], user_input
+        )
+
+    async def async_step_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Authorize again, for example to grant new permissions."""
+        return await self._async_step_confirm(
+            "reconfigure", self._get_reconfigure_entry().data[CONF_URL], user_input
+        )
+
+    async def _async_step_confirm(
+        self, step_id: str, url: str, user_input: dict[str, Any] | None
+    ) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            if not (error := await self._async_begin_authorization(url)):
+                return await self.async_step_authorize()
+            errors["base"] = error
+        return self.async_show_form(
+            step_id=step_id,
+            errors=errors,
+            description_placeholders={"instance": instance_host(url)},
+        )
+
+    async def _async_begin_authorization(self, url: str) -> str | None:
+        """Make an app and a session on the instance; return an error key on failure."""
+        client = MisskeyClient(async_get_clientsession(self.hass), url)
+        try:
+            await client.meta()
+        except MisskeyRateLimitError:
+            return "rate_limited"
+        except MisskeyConnectionError, MisskeyServerError:
+            return "cannot_connect"
+        except MisskeyResponseError, MisskeyApiError:
+            return "not_misskey"
+        try:
+            self._app = await client.create_app(
+                APP_NAME, APP_DESCRIPTION, APP_PERMISSIONS, self._callback_url()
+            )
+            self._auth_session = await client.generate_session(self._app.secret)
+        except MisskeyRateLimitError:
+            return "rate_limited"
+        except MisskeyConnectionError, MisskeyServerError:
+            return "cannot_connect"
+        except MisskeyError:
+            _LOGGER.exception("Unexpected answer from %s", url)
+            return "unknown"
+        self._url = url
+        return None
+
+    def _callback_url(self) -> str | None:
+        """Return where Misskey sends the browser after Allow, if we know our URL.
+
+        The frontend tells the URL the browser uses; without it, polling alone
+        finishes the flow.
+        """
+        if (request := http.current_request.get()) is None:
+            return None
+        if base := request.headers.get(HEADER_FRONTEND_BASE):
+            return f"{base.rstrip('/')}{AUTHORIZE_CALLBACK_PATH}"
+        try:
+            base = get_url(self.hass, require_current_request=True)
+        except NoURLAvailableError:
+            return None
+        return f"{base}{AUTHORIZE_CALLBACK_PATH}"
+
+    async def async_step_authorize(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Send the user to Misskey's authorization page and wait for Allow."""
+        if self._authorization is None:
+            async_register_callback_view(self.hass)
+            self._forget_token = async_expect_authorization(
+                self.hass, self._auth_session.token, self._wake.set
+            )
+            self._authorization = self.hass.async_create_background_task(
+                self._async_wait_for_authorization(),
+                f"{DOMAIN} authorization of {self.flow_id}",
+            )
+            self._authorization.add_done_callback(self._async_authorization_done)
+        if not self._authorization.done():
+            return self.async_external_step(
+                step_id="authorize",
+                url=self._auth_session.url,
+                description_placeholders={"instance": instance_host(self._url)},
+            )
+        return self.async_external_step_done(next_step_id="finish")
+
+    async def _async_wait_for_authorization(self) -> UserKey:
+        """Ask Misskey until the user has allowed access.
+
+        Misskey's sessions never expire and Cancel changes nothing on the
+        server, so only our own timeout ends an unanswered authorization.
+        """
+        client = MisskeyClient(async_get_clientsession(self.hass), self._url)
+        async with asyncio.timeout(AUTHORIZE_TIMEOUT.total_seconds()):
+            while True:
+                delay = AUTHORIZE_POLL_INTERVAL
+                try:
+                    return await client.user_key(
+                        self._app.secret, self._auth_session.token
+                    )
+                except MisskeySessionPendingError:
+                    pass
+                except MisskeyRateLimitError as err:
+                    # Sharkey limits anonymous calls hard; a poller must back off.
+                    delay = max(delay, err.retry_after or 0)
+                except MisskeyConnectionError, MisskeyServerError:
+                    _LOGGER.debug("Waiting for %s to answer", self._url)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
+
+    def _async_authorization_done(self, task: asyncio.Task[UserKey]) -> None:
+        """Move the flow on, as the open dialog would not know to."""
+        if task.cancelled():
+            return
+        self.hass.async_create_task(
+            self._async_advance(), f"{DOMAIN} advance {self.flow_id}"
+        )
+
+    async def _async_advance(self) -> None:
+        with contextlib.suppress(UnknownFlow):
+            await self.hass.config_entries.flow.async_configure(self.flow_id)
+
+    async def async_step_finish(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Turn the access token into the credential and create or update the entry."""
+        assert self._authorization is not None
+        try:
+            user_key = self._authorization.result()
+        except TimeoutError:
+            return self.async_abort(reason="authorize_timeout")
+        except MisskeyNoSuchSessionError, MisskeyNoSuchAppError:
+            return self.async_abort(reason="authorize_failed")
+        except MisskeyError:
+            _LOGGER.exception("Unexpected answer from %s", self._url)
+            return self.async_abort(reason="unknown")
+
+        credential = credential_from_access_token(
+            user_key.access_token, self._app.secret
+        )
+        client = MisskeyClient(
+            async_get_clientsession(self.hass), self._url, credential
+        )
+        try:
+            account = await client.account()
+        except MisskeyAuthenticationError:
+            return self.async_abort(reason="invalid_auth")
+        except MisskeyPermissionDeniedError:
+            return self.async_abort(reason="missing_permission")
+        except MisskeyConnectionError, MisskeyServerError, MisskeyRateLimitError:
+            return self.async_abort(reason="cannot_connect")
+        except MisskeyError:
+            _LOGGER.exception("Unexpected answer from %s", self._url)
+            return self.async_abort(reason="unknown")
+
+        host = instance_host(self._url)
+        await self.async_set_unique_id(f"{account.id}@{host}")
+        data = {CONF_URL: self._url, CONF_CREDENTIAL: credential}
+        if self.source == SOURCE_REAUTH:
+            self._abort_if_unique_id_mismatch(reason="wrong_account")
+            return self.async_update_reload_and_abort(
+                self._get_reauth_entry(), data_updates=data
+            )
+        if self.source == SOURCE_RECONFIGURE:
+            self._abort_if_unique_id_mismatch(reason="wrong_account")
+            return self.async_update_reload_and_abort(
+                self._get_reconfigure_entry(), data_updates=data
+            )
+        self._abort_if_unique_id_configured()
+        return self.async_create_entry(title=f"@{account.username}@{host}", data=data)
+
+    def async_remove(self) -> None:
+        """Stop waiting when the flow ends or the user walks away."""
+        if self._forget_token is not None:
+            self._forget_token()
+        if self._authorization is not None and not self._authorization.done():
+            self._authorization.cancel()

@@ -1,0 +1,75 @@
+"""Keeps the account and the instance's limits up to date."""
+
+from __future__ import annotations
+
+import logging
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import CONF_URL
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryAuthFailed
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
+
+from .api import (
+    Account,
+    Meta,
+    MisskeyAuthenticationError,
+    MisskeyClient,
+    MisskeyError,
+    MisskeyPermissionDeniedError,
+)
+from .const import CONF_CREDENTIAL, DOMAIN, UPDATE_INTERVAL
+
+_LOGGER = logging.getLogger(__name__)
+
+type MisskeyConfigEntry = ConfigEntry[MisskeyDataUpdateCoordinator]
+
+
+class MisskeyDataUpdateCoordinator(DataUpdateCoordinator[Account]):
+    """Reads the signed-in account; holds the client and the instance's meta."""
+
+    config_entry: MisskeyConfigEntry
+    meta: Meta
+
+    def __init__(self, hass: HomeAssistant, entry: MisskeyConfigEntry) -> None:
+        """Make the client for the entry's account."""
+        super().__init__(
+            hass,
+            _LOGGER,
+            config_entry=entry,
+            name=DOMAIN,
+            update_interval=UPDATE_INTERVAL,
+        )
+        self.client = MisskeyClient(
+            async_get_clientsession(hass),
+            entry.data[CONF_URL],
+            entry.data[CONF_CREDENTIAL],
+        )
+
+    async def _async_setup(self) -> None:
+        """Read the instance's limits once; they rarely change."""
+        try:
+            self.meta = await self.client.meta()
+        except MisskeyError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="update_failed",
+                translation_placeholders={"error": str(err)},
+            ) from err
+
+    async def _async_update_data(self) -> Account:
+        """Read the account; a refused credential starts re-authentication."""
+        try:
+            return await self.client.account()
+        except (MisskeyAuthenticationError, MisskeyPermissionDeniedError) as err:
+            raise ConfigEntryAuthFailed(
+                translation_domain=DOMAIN,
+                translation_key="authentication_failed",
+            ) from err
+        except MisskeyError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="update_failed",
+                translation_placeholders={"error": str(err)},
+            ) from err

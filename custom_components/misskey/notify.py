@@ -1,0 +1,114 @@
+"""Notify entity and notify service for a Misskey account."""
+
+from __future__ import annotations
+
+from typing import Any, override
+
+import probatio
+
+from homeassistant.components.notify import (
+    ATTR_DATA,
+    ATTR_TITLE,
+    BaseNotificationService,
+    NotifyEntity,
+    NotifyEntityFeature,
+)
+from homeassistant.components.notify.legacy import NOTIFY_SERVICES
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import ConfigType, DiscoveryInfoType
+
+from .const import ATTR_CW, ATTR_LOCAL_ONLY, ATTR_VISIBILITY, DOMAIN, VISIBILITIES
+from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
+from .entity import MisskeyEntity
+from .post import async_create_note, compose_text, note_params
+
+PARALLEL_UPDATES = 0
+
+CONF_ENTRY_ID = "entry_id"
+
+NOTIFY_DATA_SCHEMA = probatio.Schema(
+    {
+        probatio.Optional(ATTR_CW): probatio.Any(None, cv.string),
+        probatio.Optional(ATTR_VISIBILITY): probatio.In(VISIBILITIES),
+        probatio.Optional(ATTR_LOCAL_ONLY): cv.boolean,
+    }
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: MisskeyConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the notify entity of the account."""
+    async_add_entities([MisskeyNotifyEntity(entry.runtime_data)])
+
+
+class MisskeyNotifyEntity(MisskeyEntity, NotifyEntity):
+    """Posts a note for notify.send_message."""
+
+    _attr_name = None
+    _attr_supported_features = NotifyEntityFeature.TITLE
+
+    def __init__(self, coordinator: MisskeyDataUpdateCoordinator) -> None:
+        """Make the entity of the account."""
+        super().__init__(coordinator, "notify")
+
+    @override
+    async def async_send_message(self, message: str, title: str | None = None) -> None:
+        """Post the message as a note."""
+        await async_create_note(
+            self.coordinator, note_params(compose_text(message, title), {})
+        )
+
+
+async def async_get_service(
+    hass: HomeAssistant,
+    config: ConfigType,
+    discovery_info: DiscoveryInfoType | None = None,
+) -> MisskeyNotificationService | None:
+    """Return the notify service of the entry that discovered it."""
+    if discovery_info is None:
+        return None
+    entry: MisskeyConfigEntry | None = hass.config_entries.async_get_entry(
+        discovery_info[CONF_ENTRY_ID]
+    )
+    if entry is None or not hasattr(entry, "runtime_data"):
+        return None
+    return MisskeyNotificationService(entry)
+
+
+async def async_unload_service(hass: HomeAssistant, entry: MisskeyConfigEntry) -> None:
+    """Remove the entry's notify service; notify has no config entry support for it."""
+    services: list[BaseNotificationService] = hass.data.get(NOTIFY_SERVICES, {}).get(
+        DOMAIN, []
+    )
+    for service in list(services):
+        if isinstance(service, MisskeyNotificationService) and service.entry is entry:
+            await service.async_unregister_services()
+            services.remove(service)
+
+
+class MisskeyNotificationService(BaseNotificationService):
+    """The notify service for automations, notify groups and alerts."""
+
+    def __init__(self, entry: MisskeyConfigEntry) -> None:
+        """Post for the entry's account."""
+        self.entry = entry
+
+    @override
+    async def async_send_message(self, message: str = "", **kwargs: Any) -> None:
+        """Post the message as a note, with the options of ``data``."""
+        try:
+            options = NOTIFY_DATA_SCHEMA(kwargs.get(ATTR_DATA) or {})
+        except probatio.Invalid as err:
+            raise ServiceValidationError(
+                translation_domain=DOMAIN,
+                translation_key="invalid_notify_data",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        text = compose_text(message, kwargs.get(ATTR_TITLE))
+        await async_create_note(self.entry.runtime_data, note_params(text, options))

@@ -1,0 +1,89 @@
+"""Fixtures for the Misskey tests: a Misskey server on loopback and an account on it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator
+from unittest.mock import patch
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+# Imported before Home Assistant looks for it, so this checkout's integration
+# wins over the plugin's testing_config/custom_components.
+import custom_components.misskey  # noqa: F401
+from custom_components.misskey.api import credential_from_access_token
+from custom_components.misskey.const import CONF_CREDENTIAL, DOMAIN
+from homeassistant.const import CONF_URL
+from homeassistant.core import HomeAssistant
+
+from .misskey_server import AccessToken, App, MisskeyServer
+
+
+@pytest.fixture(autouse=True)
+def auto_enable_custom_integrations(enable_custom_integrations: None) -> None:
+    """Load integrations from custom_components."""
+
+
+@pytest.fixture
+def variant() -> str:
+    """Return the Misskey variant the server plays; tests override it."""
+    return "misskey"
+
+
+@pytest.fixture
+async def misskey(socket_enabled: None, variant: str) -> AsyncGenerator[MisskeyServer]:
+    """Run a Misskey server on 127.0.0.1 for the test."""
+    server = MisskeyServer(variant)
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def fast_authorization() -> Generator[None]:
+    """Poll the session every few milliseconds instead of every few seconds."""
+    with patch("custom_components.misskey.config_flow.AUTHORIZE_POLL_INTERVAL", 0.01):
+        yield
+
+
+def authorize(server: MisskeyServer, permission: list[str] | None = None) -> str:
+    """Authorize an app for the server's user as the config flow would; return ``i``."""
+    app_id = f"app{len(server.apps)}"
+    app = App(
+        id=app_id,
+        name="Home Assistant",
+        description="",
+        permission=permission or ["read:account", "write:notes", "write:drive"],
+        callback_url=None,
+        secret=f"secret{app_id}".ljust(32, "x"),
+    )
+    server.apps[app.id] = app
+    raw = f"token{app_id}".ljust(32, "y")
+    credential = credential_from_access_token(raw, app.secret)
+    server.tokens.append(
+        AccessToken(raw, credential, app.id, server.user.id, list(app.permission))
+    )
+    return credential
+
+
+@pytest.fixture
+def mock_config_entry(misskey: MisskeyServer) -> MockConfigEntry:
+    """Return an entry for the server's user, authorized on the server."""
+    host = misskey.url.removeprefix("http://")
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"@{misskey.user.username}@{host}",
+        unique_id=f"{misskey.user.id}@{host}",
+        data={CONF_URL: misskey.url, CONF_CREDENTIAL: authorize(misskey)},
+    )
+
+
+@pytest.fixture
+async def init_integration(
+    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+) -> MockConfigEntry:
+    """Set up the integration with the account."""
+    mock_config_entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    return mock_config_entry

@@ -1,0 +1,921 @@
+"""A Misskey server for tests and demos, on loopback, over real HTTP.
+
+It follows what Misskey's own server does for every endpoint the integration
+calls (see shared/reference/misskey-api.md): the legacy app authentication with
+sessions that stay pending until a signed-in user allows them, credentials that
+match by hash or raw token, permissions per app, the error body and statuses,
+``notes/create`` validation, and the variants of older Misskey and its forks.
+Switches inject rate limits, server errors, hangs and HTML answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+import contextlib
+from dataclasses import dataclass, field
+import hashlib
+import html
+import itertools
+import json
+import secrets
+import string
+import time
+from typing import Any
+import uuid
+
+from aiohttp import web
+
+ALNUM = string.ascii_letters + string.digits
+
+# Error ids Misskey sends, from its source.
+ERROR_IDS = {
+    "AUTHENTICATION_FAILED": "b0a7f5f8-dc2f-4171-b91f-de88ad238e14",
+    "CREDENTIAL_REQUIRED": "1384574d-a912-4b81-8601-c7b1c4085df1",
+    "PERMISSION_DENIED": "1370e5b7-d4eb-4566-bb1d-7748ee6a1838",
+    "RATE_LIMIT_EXCEEDED": "d5826d14-3982-4d2e-8011-b9e9f02499ef",
+    "INVALID_PARAM": "3d81ceae-475f-4600-b2a8-2bc116157532",
+    "UNKNOWN_API_ENDPOINT": "2ca3b769-540a-4f08-9dd5-b5a825b6d0f1",
+    "INTERNAL_ERROR": "5d37dbcb-891e-41ca-a3d6-e690c97775ac",
+    "NO_SUCH_APP": "92f93e63-428e-4f2f-a5a4-39e1407fe998",
+    "NO_SUCH_SESSION": "1384574d-a912-4b81-8601-c7b1c4085df1",
+    "PENDING_SESSION": "8c8a4145-02cc-4cca-8e66-29ba60445a8e",
+    "NO_SUCH_REPLY_TARGET": "749ee0f6-d3da-459a-bf02-282e2da4292c",
+    "NO_SUCH_RENOTE_TARGET": "b5c90186-4ab0-49c8-9bba-a1f76c282ba4",
+    "NO_SUCH_CHANNEL": "b1653923-5453-4edc-b786-7c4f39bb0bbb",
+    "NO_SUCH_FILE": "b6992544-63e7-67f0-fa7f-32444b1b5306",
+    "CANNOT_CREATE_ALREADY_EXPIRED_POLL": "04da457d-b083-4055-9082-955525eda5a5",
+    "CONTAINS_PROHIBITED_WORDS": "aa6e01d3-a85c-669d-758a-76aab43af334",
+    "CONTAINS_TOO_MANY_MENTIONS": "4de0363a-3046-481b-9b0f-feff3e211025",
+    "YOU_HAVE_BEEN_BLOCKED": "b390d7e1-8a5e-46ed-b625-06271cafd3d3",
+    "NO_SUCH_USER": "4362f8dc-731f-4ad8-a694-be5a88922a24",
+    "MAX_LENGTH": "3ac74a84-8fd5-4bb0-870f-01804f82ce16",
+    "MAX_FILE_SIZE_EXCEEDED": "b9d8c348-33f0-4673-b9a9-5d4da058977a",
+}
+
+KIND_STATUS = {"client": 400, "permission": 403, "server": 500}
+
+# The variants of shared/reference/misskey-api.md.
+MISSKEY = "misskey"  # current Misskey (2025.x, 2026.x)
+MISSKEY_13 = "misskey13"  # Misskey up to 13.13 (and 12.x)
+FIREFISH = "firefish"
+FOUNDKEY = "foundkey"
+SHARKEY = "sharkey"
+VARIANTS = (MISSKEY, MISSKEY_13, FIREFISH, FOUNDKEY, SHARKEY)
+
+VISIBILITIES = ("public", "home", "followers", "specified")
+REACTION_ACCEPTANCES = (
+    None,
+    "likeOnly",
+    "likeOnlyForRemote",
+    "nonSensitiveOnly",
+    "nonSensitiveOnlyForLocalLikeOnlyForRemote",
+)
+
+_ids = itertools.count(1)
+
+
+def new_id() -> str:
+    """Return an id shaped like Misskey's aidx: time part then random part."""
+    return (
+        f"{int(time.time() * 1000):x}"[-8:] + f"{next(_ids):04x}" + secrets.token_hex(2)
+    )
+
+
+class ApiError(Exception):
+    """An error the API answers with."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str,
+        *,
+        kind: str = "client",
+        status: int | None = None,
+        info: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """Describe the error as Misskey would."""
+        super().__init__(code)
+        self.code = code
+        self.message = message
+        self.kind = kind
+        self.status = status or KIND_STATUS[kind]
+        self.info = info
+        self.headers = headers or {}
+
+
+def invalid_param(param: str, reason: str) -> ApiError:
+    """Return Misskey's INVALID_PARAM error."""
+    return ApiError(
+        "INVALID_PARAM",
+        "Invalid param.",
+        info={"param": f"#/properties/{param}", "reason": reason},
+    )
+
+
+@dataclass
+class User:
+    """A signed-in user of the server."""
+
+    id: str
+    username: str
+    name: str | None = None
+    native_token: str = field(
+        default_factory=lambda: "".join(secrets.choice(ALNUM) for _ in range(16))
+    )
+    email: str | None = None
+    followers_count: int = 0
+    following_count: int = 0
+    notes_count: int = 0
+    deleted: bool = False
+    blocked_by: set[str] = field(default_factory=set)
+
+    def pack(self, *, detail: bool = False) -> dict[str, Any]:
+        """Return the user object Misskey sends."""
+        data: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "username": self.username,
+            "host": None,
+            "avatarUrl": f"https://example.invalid/avatar/{self.id}.png",
+            "avatarBlurhash": None,
+            "isBot": False,
+            "isCat": False,
+            "onlineStatus": "online",
+        }
+        if detail:
+            data |= {
+                "followersCount": self.followers_count,
+                "followingCount": self.following_count,
+                "notesCount": self.notes_count,
+                "createdAt": "2024-01-01T00:00:00.000Z",
+                "isLocked": False,
+                "description": None,
+            }
+        return data
+
+
+@dataclass
+class App:
+    """An app made by app/create."""
+
+    id: str
+    name: str
+    description: str
+    permission: list[str]
+    callback_url: str | None
+    secret: str
+
+
+@dataclass
+class Session:
+    """An authorization session of auth/session/generate."""
+
+    token: str
+    app_id: str
+    user_id: str | None = None
+
+
+@dataclass
+class AccessToken:
+    """A legacy app's access token for one user."""
+
+    token: str
+    hash: str
+    app_id: str
+    user_id: str
+    permission: list[str]
+
+
+@dataclass
+class DriveFile:
+    """An uploaded file."""
+
+    id: str
+    user_id: str
+    name: str
+    size: int
+    sha256: str
+    comment: str | None
+    is_sensitive: bool
+    type: str
+
+
+@dataclass
+class Request:
+    """What the server received, for tests to check."""
+
+    endpoint: str
+    body: dict[str, Any]
+    headers: dict[str, str]
+
+
+@dataclass
+class Fault:
+    """An answer injected in place of the real one."""
+
+    kind: str  # "rate_limit", "server_error", "hang", "html", "drop", "status"
+    retry_after: float = 1
+    delay: float = 3600
+    status: int = 500
+    after: bool = False  # carry the call out first, then fail (the outcome is unknown)
+
+
+class MisskeyServer:
+    """A Misskey instance on 127.0.0.1."""
+
+    def __init__(
+        self, variant: str = MISSKEY, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        """Make an empty server with one signed-in user."""
+        assert variant in VARIANTS
+        self.variant = variant
+        self._host = host
+        self._port = port
+        self.url = ""
+        self.users: dict[str, User] = {}
+        self.apps: dict[str, App] = {}
+        self.sessions: dict[str, Session] = {}
+        self.tokens: list[AccessToken] = []
+        self.notes: dict[str, dict[str, Any]] = {}
+        self.files: dict[str, DriveFile] = {}
+        self.channels: set[str] = set()
+        self.requests: list[Request] = []
+        self.faults: dict[str, deque[Fault]] = defaultdict(deque)
+        self.rate_limits: dict[str, tuple[int, float]] = {}
+        self._rate_hits: dict[str, deque[float]] = defaultdict(deque)
+        self.prohibited_words: list[str] = []
+        self.max_mentions: int | None = None
+        self.public_becomes_home = False
+        self.max_note_text_length = 6000 if variant == SHARKEY else 3000
+        self.max_file_size = 256 * 1024 * 1024
+        self.version = {
+            MISSKEY: "2026.3.2",
+            MISSKEY_13: "13.13.2",
+            FIREFISH: "1.0.5-rc",
+            FOUNDKEY: "13.0.0-preview6",
+            SHARKEY: "2025.2.3",
+        }[variant]
+        self.name = "Test Misskey"
+        self.user = self.add_user("alice", name="Alice", email="alice@example.invalid")
+        self._runner: web.AppRunner | None = None
+        self._closing = asyncio.Event()
+        self.app = web.Application(client_max_size=1024**2)
+        self.app.router.add_route("*", "/api/{endpoint:.+}", self._handle_api)
+        self.app.router.add_get("/auth/{token}", self._auth_page)
+        self.app.router.add_post("/auth/{token}/accept", self._auth_accept)
+        self.app.router.add_post("/auth/{token}/deny", self._auth_deny)
+        self.app.router.add_get("/", self._home_page)
+        self.app.router.add_get("/notes/{id}", self._note_page)
+        self._endpoints: dict[
+            str, tuple[bool, str | None, Callable[..., Awaitable[Any]]]
+        ] = {
+            "meta": (False, None, self._meta),
+            "app/create": (False, None, self._app_create),
+            "auth/session/generate": (False, None, self._session_generate),
+            "auth/session/userkey": (False, None, self._session_userkey),
+            "i": (True, "read:account", self._i),
+            "notes/create": (True, "write:notes", self._notes_create),
+        }
+
+    # --- running -----------------------------------------------------------
+
+    async def start(self) -> str:
+        """Listen on loopback and return the instance URL."""
+        self._closing = asyncio.Event()
+        self._runner = web.AppRunner(
+            self.app, handle_signals=False, access_log=None, shutdown_timeout=1
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.url = f"http://{self._host}:{port}"
+        return self.url
+
+    async def close(self) -> None:
+        """Stop listening."""
+        if self._runner is not None:
+            self._closing.set()
+            await self._runner.cleanup()
+            self._runner = None
+
+    # --- what tests do as the user or the admin ---------------------------
+
+    def add_user(self, username: str, **kwargs: Any) -> User:
+        """Add a local user."""
+        user = User(id=new_id(), username=username, **kwargs)
+        self.users[user.id] = user
+        return user
+
+    def accept_session(self, token: str, user: User | None = None) -> str | None:
+        """Allow a session as a signed-in user, as the authorization page does.
+
+        Returns where Misskey's page then sends the browser, or None without a
+        callback URL.
+        """
+        session = self.sessions[token]
+        session.user_id = (user or self.user).id
+        app = self.apps[session.app_id]
+        if app.callback_url:
+            # Misskey concatenates, whatever the callback URL already holds.
+            return app.callback_url + "?token=" + token
+        return None
+
+    def revoke(self, user: User | None = None) -> None:
+        """Revoke every access token of the user, as the settings page does."""
+        user_id = (user or self.user).id
+        self.tokens = [t for t in self.tokens if t.user_id != user_id]
+
+    def fail_next(
+        self, endpoint: str, kind: str, count: int = 1, **kwargs: Any
+    ) -> None:
+        """Answer the next ``count`` calls to ``endpoint`` with a fault."""
+        for _ in range(count):
+            self.faults[endpoint].append(Fault(kind, **kwargs))
+
+    def limit(self, endpoint: str, calls: int, per: float) -> None:
+        """Limit an endpoint to ``calls`` per ``per`` seconds, like Misskey's limiter."""
+        self.rate_limits[endpoint] = (calls, per)
+
+    def calls(self, endpoint: str) -> list[Request]:
+        """Return the requests made to an endpoint."""
+        return [r for r in self.requests if r.endpoint == endpoint]
+
+    def pending_sessions(self) -> list[Session]:
+        """Return the sessions nobody has allowed yet."""
+        return [s for s in self.sessions.values() if s.user_id is None]
+
+    # --- HTTP ---------------------------------------------------------------
+
+    def _error_response(self, err: ApiError) -> web.Response:
+        status = err.status
+        fields: dict[str, Any] = {
+            "message": err.message,
+            "code": err.code,
+            "id": ERROR_IDS.get(err.code, str(uuid.uuid4())),
+            "kind": err.kind,
+        }
+        if err.info is not None:
+            fields["info"] = err.info
+        if self.variant == MISSKEY_13:
+            if err.code == "AUTHENTICATION_FAILED":
+                status = 403
+            elif err.code == "PERMISSION_DENIED":
+                status, fields["kind"] = 400, "client"
+        elif self.variant == FOUNDKEY:
+            del fields["id"], fields["kind"]
+            if err.code in ("NO_SUCH_APP", "NO_SUCH_SESSION"):
+                status = 404
+        elif self.variant == FIREFISH and err.code == "AUTHENTICATION_FAILED":
+            status = 403
+        body = fields if self.variant == FIREFISH else {"error": fields}
+        headers = dict(err.headers)
+        if err.code == "AUTHENTICATION_FAILED":
+            headers["WWW-Authenticate"] = (
+                'Bearer realm="Misskey", error="invalid_token", '
+                'error_description="Failed to resolve access token."'
+            )
+        return web.json_response(body, status=status, headers=headers)
+
+    async def _handle_api(self, request: web.Request) -> web.StreamResponse:
+        endpoint = request.match_info["endpoint"]
+        if endpoint not in self._endpoints:
+            return self._error_response(
+                ApiError("UNKNOWN_API_ENDPOINT", "Unknown API endpoint.", status=404)
+            )
+        if request.method != "POST":
+            return web.Response(status=405)
+        raw = await request.read()
+        try:
+            body = json.loads(raw) if raw else {}
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            return web.json_response(
+                {
+                    "statusCode": 400,
+                    "code": "FST_ERR_CTP_INVALID_JSON_BODY",
+                    "error": "Bad Request",
+                    "message": "Body is not valid JSON but content-type is set to 'application/json'",
+                },
+                status=400,
+            )
+        self.requests.append(Request(endpoint, body, dict(request.headers)))
+        fault = self.faults[endpoint].popleft() if self.faults[endpoint] else None
+        if fault is not None and not fault.after:
+            return await self._fault_response(request, fault)
+        try:
+            self._check_rate_limit(endpoint)
+            needs_credential, permission, handler = self._endpoints[endpoint]
+            user = self._check_access(request, body, needs_credential, permission)
+            result = await handler(body, user)
+        except ApiError as err:
+            return self._error_response(err)
+        if fault is not None:
+            return await self._fault_response(request, fault)
+        if result is None:
+            return web.Response(status=204)
+        return web.json_response(result)
+
+    async def _fault_response(
+        self, request: web.Request, fault: Fault
+    ) -> web.StreamResponse:
+        if fault.kind == "rate_limit":
+            return self._error_response(self._rate_limit_error(fault.retry_after))
+        if fault.kind == "server_error":
+            return self._error_response(
+                ApiError("INTERNAL_ERROR", "Internal error occurred.", kind="server")
+            )
+        if fault.kind == "html":
+            return web.Response(
+                text="<!DOCTYPE html><html><body>Bad gateway</body></html>",
+                status=fault.status if fault.status != 500 else 200,
+                content_type="text/html",
+            )
+        if fault.kind == "status":
+            return web.Response(status=fault.status)
+        if fault.kind == "drop":
+            assert request.transport is not None
+            request.transport.close()
+            return web.Response(status=500)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(fault.delay):
+                await self._closing.wait()
+        return web.Response(status=504)
+
+    def _rate_limit_error(self, retry_after: float) -> ApiError:
+        headers = {
+            "Retry-After": str(
+                max(1, round(retry_after)) if retry_after >= 1 else retry_after
+            )
+        }
+        if self.variant == SHARKEY:
+            headers |= {
+                "X-RateLimit-Remaining": "0",
+                "X-RateLimit-Reset": str(retry_after),
+            }
+        return ApiError(
+            "RATE_LIMIT_EXCEEDED",
+            "Rate limit exceeded. Please try again later.",
+            status=429,
+            info=None
+            if self.variant == MISSKEY_13
+            else {"resetMs": int(retry_after * 1000)},
+            headers=headers,
+        )
+
+    def _check_rate_limit(self, endpoint: str) -> None:
+        if endpoint not in self.rate_limits:
+            return
+        calls, per = self.rate_limits[endpoint]
+        hits = self._rate_hits[endpoint]
+        now = time.monotonic()
+        while hits and now - hits[0] >= per:
+            hits.popleft()
+        if len(hits) >= calls:
+            raise self._rate_limit_error(per - (now - hits[0]))
+        hits.append(now)
+
+    def _check_access(
+        self,
+        request: web.Request,
+        body: dict[str, Any],
+        needs_credential: bool,
+        permission: str | None,
+    ) -> User | None:
+        user, token = self._authenticate(request, body)
+        if needs_credential and user is None:
+            raise ApiError("CREDENTIAL_REQUIRED", "Credential required.", status=401)
+        if permission and token is not None and permission not in token.permission:
+            raise ApiError(
+                "PERMISSION_DENIED",
+                "Your app does not have the necessary permissions to use this endpoint.",
+                kind="permission",
+            )
+        return user
+
+    def _authenticate(
+        self, request: web.Request, body: dict[str, Any]
+    ) -> tuple[User | None, AccessToken | None]:
+        credential: Any = body.get("i")
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer ") and self.variant != MISSKEY_13:
+            credential = header.removeprefix("Bearer ")
+        if credential is None:
+            return None, None
+        if not isinstance(credential, str):
+            raise invalid_param("i", "must be string")
+        if len(credential) == 16:
+            for user in self.users.values():
+                if user.native_token == credential:
+                    return self._active(user), None
+        else:
+            for token in self.tokens:
+                # Misskey 12 and 13 refuse the raw access token; later ones take both.
+                raw_ok = self.variant != MISSKEY_13 and token.token == credential
+                if token.hash == credential.lower() or raw_ok:
+                    return self._active(self.users[token.user_id]), token
+        raise ApiError(
+            "AUTHENTICATION_FAILED",
+            "Authentication failed. Please ensure your token is correct.",
+            status=401,
+        )
+
+    @staticmethod
+    def _active(user: User) -> User:
+        if user.deleted:
+            raise ApiError("USER_IS_DELETED", "User is deleted.", kind="permission")
+        return user
+
+    # --- endpoints -----------------------------------------------------------
+
+    async def _meta(self, body: dict[str, Any], user: User | None) -> dict[str, Any]:
+        meta: dict[str, Any] = {
+            "maintainerName": None,
+            "version": self.version,
+            "name": self.name,
+            "shortName": None,
+            "uri": self.url,
+            "description": "A Misskey server for tests.",
+            "langs": [],
+            "disableRegistration": True,
+            "maxNoteTextLength": self.max_note_text_length,
+            "maxFileSize": self.max_file_size,
+            "features": {"registration": False, "miauth": True},
+        }
+        if self.variant == SHARKEY:
+            meta |= {"maxCwLength": 500, "maxAltTextLength": 20000}
+        return meta
+
+    async def _app_create(
+        self, body: dict[str, Any], user: User | None
+    ) -> dict[str, Any]:
+        for param in ("name", "description", "permission"):
+            if param not in body:
+                raise invalid_param(param, f"must have required property '{param}'")
+        name, description, permission = (
+            body["name"],
+            body["description"],
+            body["permission"],
+        )
+        callback_url = body.get("callbackUrl")
+        if not isinstance(name, str) or not isinstance(description, str):
+            raise invalid_param("name", "must be string")
+        if not isinstance(permission, list) or not all(
+            isinstance(p, str) for p in permission
+        ):
+            raise invalid_param("permission", "must be array")
+        if callback_url is not None and not isinstance(callback_url, str):
+            raise invalid_param("callbackUrl", "must be string")
+        # Misskey's columns are this long; longer values fail in the database.
+        if (
+            len(name) > 128
+            or len(description) > 512
+            or len(callback_url or "") > 512
+            or any(len(p) > 64 for p in permission)
+        ):
+            raise ApiError("INTERNAL_ERROR", "Internal error occurred.", kind="server")
+        app = App(
+            id=new_id(),
+            name=name,
+            description=description,
+            permission=list(dict.fromkeys(permission)),
+            callback_url=callback_url,
+            secret="".join(secrets.choice(ALNUM) for _ in range(32)),
+        )
+        self.apps[app.id] = app
+        return {
+            "id": app.id,
+            "name": app.name,
+            "callbackUrl": app.callback_url,
+            "permission": app.permission,
+            "secret": app.secret,
+        }
+
+    def _app_by_secret(self, body: dict[str, Any]) -> App:
+        secret = body.get("appSecret")
+        if not isinstance(secret, str):
+            raise invalid_param("appSecret", "must be string")
+        for app in self.apps.values():
+            if app.secret == secret:
+                return app
+        raise ApiError("NO_SUCH_APP", "No such app.")
+
+    async def _session_generate(
+        self, body: dict[str, Any], user: User | None
+    ) -> dict[str, Any]:
+        app = self._app_by_secret(body)
+        session = Session(token=str(uuid.uuid4()), app_id=app.id)
+        self.sessions[session.token] = session
+        return {"token": session.token, "url": f"{self.url}/auth/{session.token}"}
+
+    async def _session_userkey(
+        self, body: dict[str, Any], user: User | None
+    ) -> dict[str, Any]:
+        app = self._app_by_secret(body)
+        token = body.get("token")
+        if not isinstance(token, str):
+            raise invalid_param("token", "must be string")
+        session = self.sessions.get(token)
+        if session is None or session.app_id != app.id:
+            raise ApiError("NO_SUCH_SESSION", "No such session.")
+        if session.user_id is None:
+            raise ApiError("PENDING_SESSION", "This session is not completed yet.")
+        access = next(
+            (
+                t
+                for t in self.tokens
+                if t.app_id == app.id and t.user_id == session.user_id
+            ),
+            None,
+        )
+        if access is None:
+            raw = "".join(secrets.choice(ALNUM) for _ in range(32))
+            access = AccessToken(
+                token=raw,
+                hash=hashlib.sha256((raw + app.secret).encode()).hexdigest(),
+                app_id=app.id,
+                user_id=session.user_id,
+                permission=list(app.permission),
+            )
+            self.tokens.append(access)
+        del self.sessions[token]
+        return {
+            "accessToken": access.token,
+            "user": self.users[session.user_id].pack(detail=True),
+        }
+
+    async def _i(self, body: dict[str, Any], user: User | None) -> dict[str, Any]:
+        assert user is not None
+        return user.pack(detail=True) | {"email": user.email, "emailVerified": True}
+
+    async def _notes_create(
+        self, body: dict[str, Any], user: User | None
+    ) -> dict[str, Any]:
+        assert user is not None
+        note = self._validate_note(body, user)
+        self.notes[note["id"]] = note
+        user.notes_count += 1
+        return {"createdNote": note}
+
+    def _validate_note(self, body: dict[str, Any], user: User) -> dict[str, Any]:  # noqa: C901
+        text = body.get("text")
+        cw = body.get("cw")
+        if text is not None:
+            if not isinstance(text, str):
+                raise invalid_param("text", "must be string")
+            if len(text) > self.max_note_text_length:
+                if self.variant == SHARKEY:
+                    raise ApiError(
+                        "MAX_LENGTH", "You tried posting a note which is too long."
+                    )
+                raise invalid_param(
+                    "text",
+                    f"must NOT have more than {self.max_note_text_length} characters",
+                )
+            if len(text) < 1:
+                raise invalid_param("text", "must NOT have fewer than 1 characters")
+        if cw is not None:
+            if not isinstance(cw, str):
+                raise invalid_param("cw", "must be string")
+            if not 1 <= len(cw) <= 100:
+                raise invalid_param("cw", "must NOT have more than 100 characters")
+        visibility = body.get("visibility", "public")
+        if visibility not in VISIBILITIES:
+            raise invalid_param(
+                "visibility", "must be equal to one of the allowed values"
+            )
+        visible_user_ids = body.get("visibleUserIds", [])
+        if not isinstance(visible_user_ids, list) or not all(
+            isinstance(u, str) for u in visible_user_ids
+        ):
+            raise invalid_param("visibleUserIds", "must be array")
+        local_only = body.get("localOnly", False)
+        if not isinstance(local_only, bool):
+            raise invalid_param("localOnly", "must be boolean")
+        reaction_acceptance = body.get("reactionAcceptance")
+        if reaction_acceptance not in REACTION_ACCEPTANCES:
+            raise invalid_param(
+                "reactionAcceptance", "must be equal to one of the allowed values"
+            )
+        file_ids = body.get("fileIds", [])
+        if not isinstance(file_ids, list) or not all(
+            isinstance(f, str) for f in file_ids
+        ):
+            raise invalid_param("fileIds", "must be array")
+        if "fileIds" in body and not 1 <= len(file_ids) <= 16:
+            raise invalid_param(
+                "fileIds",
+                "must NOT have more than 16 items"
+                if file_ids
+                else "must NOT have fewer than 1 items",
+            )
+        if len(set(file_ids)) != len(file_ids):
+            raise invalid_param("fileIds", "must NOT have duplicate items")
+        poll = body.get("poll")
+        if poll is not None:
+            self._validate_poll(poll)
+        renote_id = body.get("renoteId")
+        if not (renote_id or file_ids or poll):
+            if text is None:
+                raise invalid_param("text", "must have required property 'text'")
+            if not text.strip():
+                raise invalid_param("text", 'must match pattern "[^\\s]+"')
+        for key, code in (
+            ("replyId", "NO_SUCH_REPLY_TARGET"),
+            ("renoteId", "NO_SUCH_RENOTE_TARGET"),
+        ):
+            target = body.get(key)
+            if target is not None and target not in self.notes:
+                raise ApiError(code, "No such note.")
+            if target is not None and self.notes[target]["userId"] in user.blocked_by:
+                raise ApiError(
+                    "YOU_HAVE_BEEN_BLOCKED", "You have been blocked by this user."
+                )
+        channel_id = body.get("channelId")
+        if channel_id is not None and channel_id not in self.channels:
+            raise ApiError("NO_SUCH_CHANNEL", "No such channel.")
+        for file_id in file_ids:
+            drive_file = self.files.get(file_id)
+            if drive_file is None or drive_file.user_id != user.id:
+                raise ApiError("NO_SUCH_FILE", "Some files are not found.")
+        for word in self.prohibited_words:
+            if word in (text or "") or word in (cw or ""):
+                raise ApiError(
+                    "CONTAINS_PROHIBITED_WORDS",
+                    "Cannot post because it contains prohibited words.",
+                )
+        if (
+            self.max_mentions is not None
+            and (text or "").count("@") > self.max_mentions
+        ):
+            raise ApiError(
+                "CONTAINS_TOO_MANY_MENTIONS",
+                "Cannot post because it exceeds the allowed number of mentions.",
+            )
+        if visibility == "public" and self.public_becomes_home:
+            visibility = "home"
+        note_id = new_id()
+        note: dict[str, Any] = {
+            "id": note_id,
+            "createdAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "userId": user.id,
+            "user": user.pack(),
+            "text": text,
+            "cw": cw,
+            "visibility": visibility,
+            "localOnly": local_only,
+            "reactionAcceptance": reaction_acceptance,
+            "renoteCount": 0,
+            "repliesCount": 0,
+            "reactions": {},
+            "fileIds": file_ids,
+            "files": [self._pack_file(self.files[f]) for f in file_ids],
+            "replyId": body.get("replyId"),
+            "renoteId": renote_id,
+            "channelId": channel_id,
+        }
+        if visibility == "specified":
+            note["visibleUserIds"] = visible_user_ids
+        if poll is not None:
+            note["poll"] = {
+                "multiple": bool(poll.get("multiple", False)),
+                "expiresAt": poll.get("expiresAt"),
+                "choices": [
+                    {"text": c, "votes": 0, "isVoted": False} for c in poll["choices"]
+                ],
+                "expiredAfter": poll.get("expiredAfter"),
+            }
+        if self.variant == MISSKEY_13:
+            del note["localOnly"], note["reactionAcceptance"]
+        return note
+
+    @staticmethod
+    def _validate_poll(poll: Any) -> None:
+        if not isinstance(poll, dict):
+            raise invalid_param("poll", "must be object")
+        choices = poll.get("choices")
+        if not isinstance(choices, list) or not 2 <= len(choices) <= 10:
+            raise invalid_param(
+                "poll/properties/choices", "must NOT have fewer than 2 items"
+            )
+        if len(set(choices)) != len(choices):
+            raise invalid_param(
+                "poll/properties/choices", "must NOT have duplicate items"
+            )
+        for choice in choices:
+            if not isinstance(choice, str) or not 1 <= len(choice) <= 50:
+                raise invalid_param(
+                    "poll/properties/choices/items",
+                    "must NOT have more than 50 characters",
+                )
+        expires_at = poll.get("expiresAt")
+        if expires_at is not None:
+            if not isinstance(expires_at, int):
+                raise invalid_param("poll/properties/expiresAt", "must be integer")
+            if expires_at < time.time() * 1000:
+                raise ApiError(
+                    "CANNOT_CREATE_ALREADY_EXPIRED_POLL", "Poll is already expired."
+                )
+        expired_after = poll.get("expiredAfter")
+        if expired_after is not None and (
+            not isinstance(expired_after, int) or expired_after < 1
+        ):
+            raise invalid_param("poll/properties/expiredAfter", "must be >= 1")
+
+    @staticmethod
+    def _pack_file(drive_file: DriveFile) -> dict[str, Any]:
+        return {
+            "id": drive_file.id,
+            "name": drive_file.name,
+            "type": drive_file.type,
+            "md5": None,
+            "size": drive_file.size,
+            "isSensitive": drive_file.is_sensitive,
+            "comment": drive_file.comment,
+            "url": f"https://example.invalid/files/{drive_file.id}",
+        }
+
+    # --- pages ----------------------------------------------------------------
+
+    def _page(self, title: str, body: str, status: int = 200) -> web.Response:
+        return web.Response(
+            text=(
+                "<!DOCTYPE html><html><head><meta charset='utf-8'>"
+                f"<meta name='viewport' content='width=device-width'><title>{html.escape(title)}</title>"
+                "<style>body{font-family:sans-serif;background:#f4f5f0;color:#333;display:flex;"
+                "justify-content:center;padding:40px}main{background:#fff;border-radius:12px;"
+                "padding:28px 36px;max-width:460px;box-shadow:0 2px 10px #0002}"
+                "h1{font-size:1.3em;color:#86b300}button{font-size:1em;padding:8px 22px;"
+                "border-radius:999px;border:0;margin-right:8px;cursor:pointer}"
+                ".allow{background:#86b300;color:#fff}.cancel{background:#ddd}"
+                "li{margin:2px 0}</style></head>"
+                f"<body><main>{body}</main></body></html>"
+            ),
+            status=status,
+            content_type="text/html",
+        )
+
+    async def _home_page(self, request: web.Request) -> web.Response:
+        notes = "".join(
+            f"<li><a href='/notes/{n['id']}'>{html.escape(n['text'] or '(no text)')}</a></li>"
+            for n in reversed(self.notes.values())
+        )
+        return self._page(
+            self.name,
+            f"<h1>{html.escape(self.name)}</h1><p>Signed in as @{self.user.username}.</p>"
+            f"<h2>Notes</h2><ul id='notes'>{notes or '<li>No notes yet.</li>'}</ul>",
+        )
+
+    async def _note_page(self, request: web.Request) -> web.Response:
+        note = self.notes.get(request.match_info["id"])
+        if note is None:
+            return self._page("Not found", "<h1>Not found</h1>", 404)
+        cw = f"<p><b>CW:</b> {html.escape(note['cw'])}</p>" if note["cw"] else ""
+        return self._page(
+            "Note",
+            f"<h1>@{html.escape(note['user']['username'])}</h1>{cw}"
+            f"<p class='note-text' style='white-space:pre-wrap'>{html.escape(note['text'] or '')}</p>"
+            f"<p><small>{note['visibility']} · {note['createdAt']}</small></p>",
+        )
+
+    async def _auth_page(self, request: web.Request) -> web.Response:
+        session = self.sessions.get(request.match_info["token"])
+        if session is None:
+            return self._page("Misskey", "<h1>Invalid session</h1>", 404)
+        app = self.apps[session.app_id]
+        if session.user_id is not None:
+            return self._page("Misskey", "<h1>Already allowed</h1>")
+        permissions = "".join(f"<li>{html.escape(p)}</li>" for p in app.permission)
+        return self._page(
+            "Misskey",
+            f"<h1>Allow {html.escape(app.name)} to access your account?</h1>"
+            f"<p>{html.escape(app.description)}</p>"
+            f"<p>Signed in as <b>@{html.escape(self.user.username)}</b>. The app asks for:</p>"
+            f"<ul>{permissions}</ul>"
+            f"<form method='post' action='/auth/{session.token}/accept' style='display:inline'>"
+            "<button class='allow' id='allow'>Allow</button></form>"
+            f"<form method='post' action='/auth/{session.token}/deny' style='display:inline'>"
+            "<button class='cancel' id='cancel'>Cancel</button></form>",
+        )
+
+    async def _auth_accept(self, request: web.Request) -> web.Response:
+        token = request.match_info["token"]
+        if token not in self.sessions:
+            return self._page("Misskey", "<h1>Invalid session</h1>", 404)
+        callback = self.accept_session(token)
+        if callback is not None:
+            raise web.HTTPFound(callback)
+        return self._page(
+            "Misskey",
+            "<h1>Access allowed</h1><p>Return to the app.</p>",
+        )
+
+    async def _auth_deny(self, request: web.Request) -> web.Response:
+        # Misskey does nothing server-side: the session stays pending.
+        return self._page(
+            "Misskey", "<h1>Cancelled</h1><p>The app was not allowed.</p>"
+        )

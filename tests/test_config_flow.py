@@ -1,0 +1,430 @@
+"""Tests for the Misskey config flow, against the test server over HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from http import HTTPStatus
+from unittest.mock import patch
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
+from yarl import URL
+
+from custom_components.misskey.const import (
+    APP_PERMISSIONS,
+    AUTHORIZE_CALLBACK_PATH,
+    CONF_CREDENTIAL,
+    DOMAIN,
+)
+from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
+from homeassistant.const import CONF_URL
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.data_entry_flow import (
+    EVENT_DATA_ENTRY_FLOW_PROGRESSED,
+    FlowResultType,
+)
+from homeassistant.setup import async_setup_component
+
+from .misskey_server import MisskeyServer
+
+pytestmark = pytest.mark.usefixtures("fast_authorization")
+
+
+async def start_flow(hass: HomeAssistant, url: str) -> ConfigFlowResult:
+    """Enter the server's URL and return the external step."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: url}
+    )
+    assert result["type"] is FlowResultType.EXTERNAL_STEP, result
+    return result
+
+
+async def finish(hass: HomeAssistant, flow_id: str) -> ConfigFlowResult:
+    """Do what the open dialog does when the flow says the external step is done."""
+    await hass.async_block_till_done(wait_background_tasks=True)
+    return await hass.config_entries.flow.async_configure(flow_id)
+
+
+async def test_full_flow_by_polling(
+    hass: HomeAssistant, misskey: MisskeyServer
+) -> None:
+    """Allowing access on Misskey ends in an entry whose credential works."""
+    result = await start_flow(hass, misskey.url + "/")
+    (session,) = misskey.pending_sessions()
+    app = misskey.apps[session.app_id]
+    assert result["step_id"] == "authorize"
+    assert result["url"] == f"{misskey.url}/auth/{session.token}"
+    assert app.name == "Home Assistant"
+    assert app.permission == APP_PERMISSIONS
+    assert app.callback_url is None
+
+    assert misskey.accept_session(session.token) is None
+    result = await finish(hass, result["flow_id"])
+
+    host = misskey.url.removeprefix("http://")
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == f"@alice@{host}"
+    assert result["result"].unique_id == f"{misskey.user.id}@{host}"
+    assert result["data"] == {
+        CONF_URL: misskey.url,
+        CONF_CREDENTIAL: misskey.tokens[0].hash,
+    }
+    # The raw access token is not kept.
+    assert misskey.tokens[0].token not in str(result["data"])
+    # Misskey deleted the session after the one successful userkey.
+    assert not misskey.sessions
+
+
+async def test_full_flow_by_callback(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    hass_client: ClientSessionGenerator,
+) -> None:
+    """The frontend's URL becomes the callback; following it finishes the flow at once."""
+    assert await async_setup_component(hass, "config", {})
+    assert await async_setup_component(hass, DOMAIN, {})
+    client = await hass_client()
+    headers = {"HA-Frontend-Base": "http://homeassistant.local:8123"}
+    with patch("custom_components.misskey.config_flow.AUTHORIZE_POLL_INTERVAL", 3600):
+        resp = await client.post(
+            "/api/config/config_entries/flow", json={"handler": DOMAIN}, headers=headers
+        )
+        flow_id = (await resp.json())["flow_id"]
+        resp = await client.post(
+            f"/api/config/config_entries/flow/{flow_id}",
+            json={CONF_URL: misskey.url},
+            headers=headers,
+        )
+        step = await resp.json()
+        assert step["type"] == "external"
+        (session,) = misskey.pending_sessions()
+        app = misskey.apps[session.app_id]
+        assert (
+            app.callback_url
+            == f"http://homeassistant.local:8123{AUTHORIZE_CALLBACK_PATH}"
+        )
+        # Let the first poll happen; the next would be an hour away.
+        await asyncio.sleep(0.1)
+        polls = len(misskey.calls("auth/session/userkey"))
+        progressed = asyncio.Event()
+        hass.bus.async_listen(
+            EVENT_DATA_ENTRY_FLOW_PROGRESSED, callback(lambda event: progressed.set())
+        )
+
+        redirect = URL(misskey.accept_session(session.token))
+        assert redirect.query["token"] == session.token
+        # Misskey's page sends the browser here; it carries no Home Assistant login.
+        resp = await client.get(redirect.path_qs, headers={"Authorization": ""})
+        assert resp.status == HTTPStatus.OK
+        assert "return to Home Assistant" in await resp.text()
+        async with asyncio.timeout(5):
+            await progressed.wait()
+
+    assert len(misskey.calls("auth/session/userkey")) == polls + 1
+    resp = await client.post(
+        f"/api/config/config_entries/flow/{flow_id}", headers=headers
+    )
+    result = await resp.json()
+    assert result["type"] == "create_entry"
+    assert result["title"].startswith("@alice@")
+
+
+async def test_callback_url_without_frontend_header(
+    hass: HomeAssistant, misskey: MisskeyServer, hass_client: ClientSessionGenerator
+) -> None:
+    """Without the frontend's header, the URL the request came in on is used."""
+    assert await async_setup_component(hass, "config", {})
+    assert await async_setup_component(hass, DOMAIN, {})
+    hass.config.internal_url = "http://192.0.2.10:8123"
+    client = await hass_client()
+    resp = await client.post(
+        "/api/config/config_entries/flow", json={"handler": DOMAIN}
+    )
+    flow_id = (await resp.json())["flow_id"]
+    await client.post(
+        f"/api/config/config_entries/flow/{flow_id}", json={CONF_URL: misskey.url}
+    )
+    (session,) = misskey.pending_sessions()
+    callback_url = misskey.apps[session.app_id].callback_url
+    assert callback_url is None or callback_url.endswith(AUTHORIZE_CALLBACK_PATH)
+    hass.config_entries.flow.async_abort(flow_id)
+
+
+async def test_callback_with_unknown_token(
+    hass: HomeAssistant, hass_client_no_auth: ClientSessionGenerator
+) -> None:
+    """The callback page wakes nothing for a token no flow waits for."""
+    assert await async_setup_component(hass, DOMAIN, {})
+    browser = await hass_client_no_auth()
+    resp = await browser.get(f"{AUTHORIZE_CALLBACK_PATH}?token=nope")
+    assert resp.status == HTTPStatus.BAD_REQUEST
+    resp = await browser.get(AUTHORIZE_CALLBACK_PATH)
+    assert resp.status == HTTPStatus.BAD_REQUEST
+
+
+@pytest.mark.parametrize(
+    ("url", "error"),
+    [
+        ("ftp://misskey.io", {CONF_URL: "invalid_url"}),
+        ("not a url!", {CONF_URL: "invalid_url"}),
+        ("   ", {CONF_URL: "invalid_url"}),
+    ],
+)
+async def test_invalid_url(
+    hass: HomeAssistant, url: str, error: dict[str, str]
+) -> None:
+    """Other schemes and garbage are refused on the form."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: url}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == error
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "fault", "kwargs", "error"),
+    [
+        ("meta", "html", {}, "not_misskey"),
+        ("meta", "status", {"status": 404}, "not_misskey"),
+        ("meta", "rate_limit", {}, "rate_limited"),
+        ("meta", "server_error", {}, "cannot_connect"),
+        ("meta", "hang", {"delay": 30}, "cannot_connect"),
+        ("app/create", "rate_limit", {}, "rate_limited"),
+        ("app/create", "server_error", {}, "cannot_connect"),
+        ("app/create", "status", {"status": 400}, "unknown"),
+        ("auth/session/generate", "drop", {}, "cannot_connect"),
+    ],
+)
+async def test_server_errors_on_the_form(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    endpoint: str,
+    fault: str,
+    kwargs: dict[str, object],
+    error: str,
+) -> None:
+    """A server that is not Misskey, or fails, gives a form error; a retry then works."""
+    misskey.fail_next(endpoint, fault, **kwargs)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    with patch("custom_components.misskey.api.DEFAULT_TIMEOUT", 0.2):
+        result = await hass.config_entries.flow.async_configure(
+            result["flow_id"], {CONF_URL: misskey.url}
+        )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": error}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: misskey.url}
+    )
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    hass.config_entries.flow.async_abort(result["flow_id"])
+
+
+async def test_not_misskey_json(hass: HomeAssistant, misskey: MisskeyServer) -> None:
+    """A JSON answer without Misskey's fields is not Misskey."""
+    misskey.version = None  # type: ignore[assignment]
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: misskey.url}
+    )
+    assert result["errors"] == {"base": "not_misskey"}
+
+
+async def test_cannot_connect(hass: HomeAssistant, misskey: MisskeyServer) -> None:
+    """Nothing listening gives cannot_connect."""
+    url = misskey.url
+    await misskey.close()
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_URL: url}
+    )
+    assert result["errors"] == {"base": "cannot_connect"}
+
+
+async def test_authorization_timeout(
+    hass: HomeAssistant, misskey: MisskeyServer
+) -> None:
+    """Nobody allows access: the flow ends with a clear reason and stops polling."""
+    with patch(
+        "custom_components.misskey.config_flow.AUTHORIZE_TIMEOUT",
+        timedelta(seconds=0.1),
+    ):
+        result = await start_flow(hass, misskey.url)
+        result = await finish(hass, result["flow_id"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "authorize_timeout"
+    polls = len(misskey.calls("auth/session/userkey"))
+    assert polls >= 1
+    await hass.async_block_till_done()
+    assert len(misskey.calls("auth/session/userkey")) == polls
+
+
+async def test_abandoned_flow_stops_polling(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    hass_client_no_auth: ClientSessionGenerator,
+) -> None:
+    """Closing the dialog stops the polling and the callback no longer works."""
+    assert await async_setup_component(hass, DOMAIN, {})
+    result = await start_flow(hass, misskey.url)
+    (session,) = misskey.pending_sessions()
+    hass.config_entries.flow.async_abort(result["flow_id"])
+    await hass.async_block_till_done(wait_background_tasks=True)
+    # A poll already on the wire may still arrive; none may follow it.
+    await asyncio.sleep(0.1)
+    polls = len(misskey.calls("auth/session/userkey"))
+    misskey.accept_session(session.token)
+    browser = await hass_client_no_auth()
+    resp = await browser.get(f"{AUTHORIZE_CALLBACK_PATH}?token={session.token}")
+    assert resp.status == HTTPStatus.BAD_REQUEST
+    await asyncio.sleep(0.1)
+    assert len(misskey.calls("auth/session/userkey")) == polls
+    assert not hass.config_entries.async_entries(DOMAIN)
+
+
+async def test_polling_survives_rate_limits_and_outages(
+    hass: HomeAssistant, misskey: MisskeyServer
+) -> None:
+    """429 (with Retry-After), 500 and hangs while waiting do not end the flow."""
+    misskey.fail_next("auth/session/userkey", "rate_limit", retry_after=0.05)
+    misskey.fail_next("auth/session/userkey", "server_error")
+    misskey.fail_next("auth/session/userkey", "drop")
+    result = await start_flow(hass, misskey.url)
+    (session,) = misskey.pending_sessions()
+    misskey.accept_session(session.token)
+    result = await finish(hass, result["flow_id"])
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert len(misskey.calls("auth/session/userkey")) == 4
+
+
+@pytest.mark.parametrize(
+    ("fault", "reason"),
+    [
+        ("forget_session", "authorize_failed"),
+        ("status", "unknown"),
+    ],
+)
+async def test_authorization_fails(
+    hass: HomeAssistant, misskey: MisskeyServer, fault: str, reason: str
+) -> None:
+    """A session Misskey no longer knows, or a strange answer, ends the flow."""
+    if fault == "status":
+        misskey.fail_next("auth/session/userkey", "status", status=400)
+    result = await start_flow(hass, misskey.url)
+    if fault == "forget_session":
+        misskey.sessions.clear()
+    result = await finish(hass, result["flow_id"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == reason
+
+
+@pytest.mark.parametrize(
+    ("problem", "reason"),
+    [
+        ("revoked", "invalid_auth"),
+        ("no_read_account", "missing_permission"),
+        ("server_error", "cannot_connect"),
+        ("html", "unknown"),
+    ],
+)
+async def test_account_check_fails(
+    hass: HomeAssistant, misskey: MisskeyServer, problem: str, reason: str
+) -> None:
+    """The new credential is checked with ``i`` before the entry is made."""
+    result = await start_flow(hass, misskey.url)
+    (session,) = misskey.pending_sessions()
+    misskey.accept_session(session.token)
+    await hass.async_block_till_done(wait_background_tasks=True)
+    if problem == "revoked":
+        misskey.revoke()
+    elif problem == "no_read_account":
+        misskey.tokens[0].permission.remove("read:account")
+    else:
+        misskey.fail_next("i", problem)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == reason
+    assert not hass.config_entries.async_entries(DOMAIN)
+
+
+async def test_already_configured(
+    hass: HomeAssistant, misskey: MisskeyServer, mock_config_entry: MockConfigEntry
+) -> None:
+    """The same account on the same instance is set up once."""
+    mock_config_entry.add_to_hass(hass)
+    result = await start_flow(hass, misskey.url)
+    (session,) = misskey.pending_sessions()
+    misskey.accept_session(session.token)
+    result = await finish(hass, result["flow_id"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+@pytest.mark.parametrize("source", ["reauth", "reconfigure"])
+async def test_reauth_and_reconfigure(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    source: str,
+) -> None:
+    """Authorizing again replaces the credential and keeps the entry."""
+    mock_config_entry.add_to_hass(hass)
+    old = mock_config_entry.data[CONF_CREDENTIAL]
+    if source == "reauth":
+        result = await mock_config_entry.start_reauth_flow(hass)
+        step_id = "reauth_confirm"
+    else:
+        result = await mock_config_entry.start_reconfigure_flow(hass)
+        step_id = "reconfigure"
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == step_id
+
+    misskey.fail_next("meta", "server_error")
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    (session,) = misskey.pending_sessions()
+    misskey.accept_session(session.token)
+    result = await finish(hass, result["flow_id"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == f"{source}_successful"
+    assert mock_config_entry.data[CONF_CREDENTIAL] != old
+    assert mock_config_entry.data[CONF_CREDENTIAL] == misskey.tokens[-1].hash
+    assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+
+
+async def test_reauth_with_another_account(
+    hass: HomeAssistant, misskey: MisskeyServer, mock_config_entry: MockConfigEntry
+) -> None:
+    """Allowing access as someone else does not replace the entry's account."""
+    mock_config_entry.add_to_hass(hass)
+    old = dict(mock_config_entry.data)
+    bob = misskey.add_user("bob")
+    result = await mock_config_entry.start_reauth_flow(hass)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    (session,) = misskey.pending_sessions()
+    misskey.accept_session(session.token, bob)
+    result = await finish(hass, result["flow_id"])
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_account"
+    assert dict(mock_config_entry.data) == old
