@@ -122,6 +122,7 @@ class User:
     id: str
     username: str
     name: str | None = None
+    host: str | None = None
     native_token: str = field(
         default_factory=lambda: "".join(secrets.choice(ALNUM) for _ in range(16))
     )
@@ -138,7 +139,7 @@ class User:
             "id": self.id,
             "name": self.name,
             "username": self.username,
-            "host": None,
+            "host": self.host,
             "avatarUrl": f"https://example.invalid/avatar/{self.id}.png",
             "avatarBlurhash": None,
             "isBot": False,
@@ -278,6 +279,7 @@ class MisskeyServer:
             "auth/session/userkey": (False, None, self._session_userkey),
             "i": (True, "read:account", self._i),
             "notes/create": (True, "write:notes", self._notes_create),
+            "users/show": (False, None, self._users_show),
         }
 
     # --- running -----------------------------------------------------------
@@ -651,6 +653,20 @@ class MisskeyServer:
     async def _i(self, body: dict[str, Any], user: User | None) -> dict[str, Any]:
         assert user is not None
         return user.pack(detail=True) | {"email": user.email, "emailVerified": True}
+
+    async def _users_show(
+        self, body: dict[str, Any], user: User | None
+    ) -> dict[str, Any]:
+        username, host = body.get("username"), body.get("host")
+        if not isinstance(username, str):
+            raise invalid_param("username", "must be string")
+        for candidate in self.users.values():
+            if (
+                candidate.username.lower() == username.lower()
+                and candidate.host == host
+            ):
+                return candidate.pack(detail=True)
+        raise ApiError("NO_SUCH_USER", "No such user.")
 
     async def _notes_create(
         self, body: dict[str, Any], user: User | None

@@ -12,6 +12,7 @@ from .auth_callback import async_register_callback_view
 from .const import DOMAIN
 from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
 from .notify import CONF_ENTRY_ID, async_unload_service
+from .services import async_setup_services
 
 PLATFORMS: list[Platform] = [Platform.NOTIFY]
 
@@ -21,6 +22,7 @@ CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
     """Set up what all accounts share."""
     async_register_callback_view(hass)
+    async_setup_services(hass)
     return True
 
 

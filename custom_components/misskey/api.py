@@ -209,6 +209,30 @@ class Note:
     raw: Mapping[str, Any] = field(repr=False)
 
 
+@dataclass(frozen=True, kw_only=True)
+class DriveFile:
+    """A file in the account's drive, as ``drive/files/create`` returns it."""
+
+    id: str
+    name: str
+    type: str
+    size: int
+    url: str | None
+    raw: Mapping[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> DriveFile:
+        """Build a drive file from Misskey's object."""
+        return cls(
+            id=str(data["id"]),
+            name=str(data.get("name", "")),
+            type=str(data.get("type", "application/octet-stream")),
+            size=int(data.get("size", 0)),
+            url=data.get("url"),
+            raw=data,
+        )
+
+
 def credential_from_access_token(access_token: str, app_secret: str) -> str:
     """Return the ``i`` a legacy app uses: sha256 of the access token and app secret."""
     return hashlib.sha256((access_token + app_secret).encode()).hexdigest()
@@ -371,6 +395,21 @@ class MisskeyClient:
         if not isinstance(data, Mapping) or "id" not in data or "username" not in data:
             raise MisskeyResponseError("i: the answer is not an account")
         return Account.from_json(data)
+
+    async def user(self, username: str, host: str | None = None) -> Account:
+        """Return a user by name; ``host`` None is a user of this instance."""
+        data = await self.request(
+            "users/show", {"username": username, "host": host}, authenticated=True
+        )
+        if not isinstance(data, Mapping) or "id" not in data or "username" not in data:
+            raise MisskeyResponseError("users/show: the answer is not a user")
+        return Account.from_json(data)
+
+    async def delete_file(self, file_id: str) -> None:
+        """Delete a file from the account's drive."""
+        await self.request(
+            "drive/files/delete", {"fileId": file_id}, authenticated=True
+        )
 
     async def create_note(self, params: Mapping[str, Any]) -> Note:
         """Post a note; ``params`` are ``notes/create``'s, in Misskey's spelling."""

@@ -16,11 +16,35 @@ AUTHORIZE_CALLBACK_PATH: Final = "/api/misskey/authorized"
 AUTHORIZE_POLL_INTERVAL: Final = 3.0
 AUTHORIZE_TIMEOUT: Final = timedelta(minutes=10)
 
+ATTR_CHANNEL: Final = "channel"
+ATTR_CHOICES: Final = "choices"
 ATTR_CW: Final = "cw"
+ATTR_DURATION: Final = "duration"
+ATTR_ENDS_AT: Final = "ends_at"
 ATTR_LOCAL_ONLY: Final = "local_only"
+ATTR_MEDIA: Final = "media"
+ATTR_MULTIPLE: Final = "multiple"
+ATTR_POLL: Final = "poll"
+ATTR_REACTION_ACCEPTANCE: Final = "reaction_acceptance"
+ATTR_RECIPIENTS: Final = "recipients"
+ATTR_RENOTE: Final = "renote"
+ATTR_REPLY_TO: Final = "reply_to"
+ATTR_SENSITIVE: Final = "sensitive"
+ATTR_TEXT: Final = "text"
 ATTR_VISIBILITY: Final = "visibility"
 
+SERVICE_POST: Final = "post"
+
 VISIBILITIES: Final = ["public", "home", "followers", "specified"]
+REACTION_ACCEPTANCES: Final = [
+    "all",
+    "likeOnly",
+    "likeOnlyForRemote",
+    "nonSensitiveOnly",
+    "nonSensitiveOnlyForLocalLikeOnlyForRemote",
+]
+MAX_POLL_CHOICES: Final = 10
+MAX_POLL_CHOICE_LENGTH: Final = 50
 
 UPDATE_INTERVAL: Final = timedelta(minutes=15)
 

@@ -8,6 +8,7 @@ import probatio
 
 from homeassistant.components.notify import (
     ATTR_DATA,
+    ATTR_TARGET,
     ATTR_TITLE,
     BaseNotificationService,
     NotifyEntity,
@@ -16,26 +17,19 @@ from homeassistant.components.notify import (
 from homeassistant.components.notify.legacy import NOTIFY_SERVICES
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
-from homeassistant.helpers import config_validation as cv
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import ConfigType, DiscoveryInfoType
 
-from .const import ATTR_CW, ATTR_LOCAL_ONLY, ATTR_VISIBILITY, DOMAIN, VISIBILITIES
+from .const import ATTR_RECIPIENTS, DOMAIN
 from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
 from .entity import MisskeyEntity
-from .post import async_create_note, compose_text, note_params
+from .post import NOTE_OPTIONS, async_post_note, compose_text
 
 PARALLEL_UPDATES = 0
 
 CONF_ENTRY_ID = "entry_id"
 
-NOTIFY_DATA_SCHEMA = probatio.Schema(
-    {
-        probatio.Optional(ATTR_CW): probatio.Any(None, cv.string),
-        probatio.Optional(ATTR_VISIBILITY): probatio.In(VISIBILITIES),
-        probatio.Optional(ATTR_LOCAL_ONLY): cv.boolean,
-    }
-)
+NOTIFY_DATA_SCHEMA = probatio.Schema(NOTE_OPTIONS)
 
 
 async def async_setup_entry(
@@ -60,8 +54,8 @@ class MisskeyNotifyEntity(MisskeyEntity, NotifyEntity):
     @override
     async def async_send_message(self, message: str, title: str | None = None) -> None:
         """Post the message as a note."""
-        await async_create_note(
-            self.coordinator, note_params(compose_text(message, title), {})
+        await async_post_note(
+            self.hass, self.coordinator, compose_text(message, title), {}
         )
 
 
@@ -110,5 +104,7 @@ class MisskeyNotificationService(BaseNotificationService):
                 translation_key="invalid_notify_data",
                 translation_placeholders={"error": str(err)},
             ) from err
+        if targets := kwargs.get(ATTR_TARGET):
+            options[ATTR_RECIPIENTS] = [*options.get(ATTR_RECIPIENTS, []), *targets]
         text = compose_text(message, kwargs.get(ATTR_TITLE))
-        await async_create_note(self.entry.runtime_data, note_params(text, options))
+        await async_post_note(self.hass, self.entry.runtime_data, text, options)

@@ -4,12 +4,21 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from datetime import datetime, timedelta
 import logging
+import re
 from typing import Any
 
+import probatio
+from yarl import URL
+
+from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import config_validation as cv
+import homeassistant.util.dt as dt_util
 
 from .api import (
+    DriveFile,
     MisskeyApiError,
     MisskeyAuthenticationError,
     MisskeyCannotConnectError,
@@ -21,16 +30,78 @@ from .api import (
     Note,
 )
 from .const import (
+    ATTR_CHANNEL,
+    ATTR_CHOICES,
     ATTR_CW,
+    ATTR_DURATION,
+    ATTR_ENDS_AT,
     ATTR_LOCAL_ONLY,
+    ATTR_MEDIA,
+    ATTR_MULTIPLE,
+    ATTR_POLL,
+    ATTR_REACTION_ACCEPTANCE,
+    ATTR_RECIPIENTS,
+    ATTR_RENOTE,
+    ATTR_REPLY_TO,
+    ATTR_SENSITIVE,
     ATTR_VISIBILITY,
     DOMAIN,
     MAX_CW_LENGTH,
+    MAX_POLL_CHOICE_LENGTH,
+    MAX_POLL_CHOICES,
     RATE_LIMIT_MAX_WAIT,
+    REACTION_ACCEPTANCES,
+    VISIBILITIES,
 )
 from .coordinator import MisskeyDataUpdateCoordinator
+from .media import async_upload_attachments
 
 _LOGGER = logging.getLogger(__name__)
+
+_RECIPIENT_RE = re.compile(r"@?(?P<username>\w+)(?:@(?P<host>[\w.:-]+))?")
+_NOTE_ID_RE = re.compile(r"[0-9A-Za-z]+")
+
+ATTACHMENT_SCHEMA = probatio.Schema(
+    {
+        probatio.Exclusive("media_content_id", "source"): cv.string,
+        probatio.Exclusive("path", "source"): cv.string,
+        probatio.Exclusive("url", "source"): cv.url,
+        probatio.Optional("media_content_type"): cv.string,
+        probatio.Optional("metadata"): dict,
+        probatio.Optional("alt_text"): cv.string,
+        probatio.Optional("sensitive"): cv.boolean,
+        probatio.Optional("name"): cv.string,
+    }
+)
+
+POLL_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(ATTR_CHOICES): probatio.All(cv.ensure_list, [cv.string]),
+        probatio.Optional(ATTR_MULTIPLE, default=False): cv.boolean,
+        probatio.Exclusive(
+            ATTR_DURATION, "end", msg="a poll has a duration or an end time, not both"
+        ): cv.positive_time_period,
+        probatio.Exclusive(
+            ATTR_ENDS_AT, "end", msg="a poll has a duration or an end time, not both"
+        ): cv.datetime,
+    }
+)
+
+# The options of a note, shared by the misskey.post action and the notify
+# service's data, under the same names.
+NOTE_OPTIONS: dict[Any, Any] = {
+    probatio.Optional(ATTR_CW): cv.string,
+    probatio.Optional(ATTR_VISIBILITY): probatio.In(VISIBILITIES),
+    probatio.Optional(ATTR_RECIPIENTS): probatio.All(cv.ensure_list, [cv.string]),
+    probatio.Optional(ATTR_LOCAL_ONLY): cv.boolean,
+    probatio.Optional(ATTR_REPLY_TO): cv.string,
+    probatio.Optional(ATTR_RENOTE): cv.string,
+    probatio.Optional(ATTR_CHANNEL): cv.string,
+    probatio.Optional(ATTR_REACTION_ACCEPTANCE): probatio.In(REACTION_ACCEPTANCES),
+    probatio.Optional(ATTR_POLL): POLL_SCHEMA,
+    probatio.Optional(ATTR_MEDIA): probatio.All(cv.ensure_list, [ATTACHMENT_SCHEMA]),
+    probatio.Optional(ATTR_SENSITIVE): cv.boolean,
+}
 
 # notes/create errors users can act on; the rest are reported with Misskey's own words.
 NAMED_NOTE_ERRORS = frozenset(
@@ -48,15 +119,36 @@ NAMED_NOTE_ERRORS = frozenset(
 )
 
 
+class NoteOutcomeUnknownError(HomeAssistantError):
+    """The request left, but whether Misskey posted the note is not known."""
+
+
 def compose_text(message: str | None, title: str | None) -> str | None:
     """Put the title on a bold first line, as Misskey notes have no title."""
     if title and message:
         return f"**{title}**\n{message}"
-    return (title and f"**{title}**") or message
+    if title:
+        return f"**{title}**"
+    return message
 
 
-def note_params(text: str | None, options: Mapping[str, Any]) -> dict[str, Any]:
-    """Return notes/create's parameters for the options users give."""
+def _validation_error(key: str, **placeholders: Any) -> ServiceValidationError:
+    return ServiceValidationError(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders={k: str(v) for k, v in placeholders.items()},
+    )
+
+
+def note_params(
+    coordinator: MisskeyDataUpdateCoordinator,
+    text: str | None,
+    options: Mapping[str, Any],
+) -> dict[str, Any]:
+    """Return notes/create's parameters for the options users give.
+
+    Recipients and attachments need the server, so they are added later.
+    """
     params: dict[str, Any] = {}
     if text is not None:
         params["text"] = text
@@ -64,40 +156,173 @@ def note_params(text: str | None, options: Mapping[str, Any]) -> dict[str, Any]:
         params["cw"] = cw
     if (visibility := options.get(ATTR_VISIBILITY)) is not None:
         params["visibility"] = visibility
+    if options.get(ATTR_RECIPIENTS):
+        if visibility not in (None, "specified"):
+            raise _validation_error("recipients_need_specified", visibility=visibility)
+        params["visibility"] = "specified"
     if (local_only := options.get(ATTR_LOCAL_ONLY)) is not None:
         params["localOnly"] = local_only
+    if (reply_to := options.get(ATTR_REPLY_TO)) is not None:
+        params["replyId"] = _note_id(coordinator, ATTR_REPLY_TO, reply_to)
+    if (renote := options.get(ATTR_RENOTE)) is not None:
+        params["renoteId"] = _note_id(coordinator, ATTR_RENOTE, renote)
+    if (channel := options.get(ATTR_CHANNEL)) is not None:
+        params["channelId"] = channel
+    if (acceptance := options.get(ATTR_REACTION_ACCEPTANCE)) is not None:
+        params["reactionAcceptance"] = None if acceptance == "all" else acceptance
+    if (poll := options.get(ATTR_POLL)) is not None:
+        params["poll"] = _poll(poll)
     return params
 
 
+def _note_id(coordinator: MisskeyDataUpdateCoordinator, field: str, value: str) -> str:
+    """Return the note ID of an ID or of a note URL of this instance."""
+    if "://" in value:
+        url = URL(value)
+        parts = url.path.strip("/").split("/")
+        if (
+            str(url.origin()) == coordinator.client.url
+            and len(parts) == 2
+            and parts[0] == "notes"
+            and _NOTE_ID_RE.fullmatch(parts[1])
+        ):
+            return parts[1]
+    elif _NOTE_ID_RE.fullmatch(value):
+        return value
+    raise _validation_error(
+        "invalid_note_reference",
+        field=field,
+        value=value,
+        instance=coordinator.client.url,
+    )
+
+
+def _poll(poll: Mapping[str, Any]) -> dict[str, Any]:
+    choices: list[str] = poll[ATTR_CHOICES]
+    if not 2 <= len(choices) <= MAX_POLL_CHOICES:
+        raise _validation_error(
+            "poll_choices", count=len(choices), max=MAX_POLL_CHOICES
+        )
+    if len(set(choices)) != len(choices):
+        raise _validation_error("poll_choices_unique")
+    for choice in choices:
+        if not 1 <= len(choice) <= MAX_POLL_CHOICE_LENGTH:
+            raise _validation_error(
+                "poll_choice_length", choice=choice, max=MAX_POLL_CHOICE_LENGTH
+            )
+    result: dict[str, Any] = {"choices": choices, "multiple": poll[ATTR_MULTIPLE]}
+    duration: timedelta | None = poll.get(ATTR_DURATION)
+    ends_at: datetime | None = poll.get(ATTR_ENDS_AT)
+    if duration is not None:
+        result["expiredAfter"] = int(duration.total_seconds() * 1000)
+    elif ends_at is not None:
+        ends_at = (
+            dt_util.as_utc(ends_at)
+            if ends_at.tzinfo
+            else dt_util.as_utc(ends_at.replace(tzinfo=dt_util.get_default_time_zone()))
+        )
+        if ends_at <= dt_util.utcnow():
+            raise _validation_error("poll_ended", ends_at=ends_at.isoformat())
+        result["expiresAt"] = int(ends_at.timestamp() * 1000)
+    return result
+
+
 def validate_note(
-    coordinator: MisskeyDataUpdateCoordinator, params: Mapping[str, Any]
+    coordinator: MisskeyDataUpdateCoordinator,
+    params: Mapping[str, Any],
+    *,
+    attachments: int = 0,
 ) -> None:
     """Refuse, before sending anything, what Misskey would refuse."""
     text: str | None = params.get("text")
     if not (text and text.strip()) and not (
-        params.get("fileIds") or params.get("poll") or params.get("renoteId")
+        attachments or params.get("poll") or params.get("renoteId")
     ):
-        raise ServiceValidationError(
-            translation_domain=DOMAIN, translation_key="empty_note"
-        )
+        raise _validation_error("empty_note")
     # Misskey counts code points, as Python's len does.
     limit = coordinator.meta.max_note_text_length
     if text is not None and len(text) > limit:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="text_too_long",
-            translation_placeholders={"length": str(len(text)), "max": str(limit)},
-        )
+        raise _validation_error("text_too_long", length=len(text), max=limit)
     cw: str | None = params.get("cw")
-    if cw is not None and not 1 <= len(cw) <= MAX_CW_LENGTH:
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="cw_too_long",
-            translation_placeholders={
-                "length": str(len(cw)),
-                "max": str(MAX_CW_LENGTH),
-            },
+    cw_limit = coordinator.meta.raw.get("maxCwLength", MAX_CW_LENGTH)
+    if cw is not None and not 1 <= len(cw) <= cw_limit:
+        raise _validation_error("cw_too_long", length=len(cw), max=cw_limit)
+
+
+async def async_post_note(
+    hass: HomeAssistant,
+    coordinator: MisskeyDataUpdateCoordinator,
+    text: str | None,
+    options: Mapping[str, Any],
+) -> Note:
+    """Validate, resolve recipients, upload attachments, then post the note once."""
+    params = note_params(coordinator, text, options)
+    attachments: list[Mapping[str, Any]] = [
+        {ATTR_SENSITIVE: options.get(ATTR_SENSITIVE, False), **item}
+        for item in options.get(ATTR_MEDIA, [])
+    ]
+    validate_note(coordinator, params, attachments=len(attachments))
+    if recipients := options.get(ATTR_RECIPIENTS):
+        params["visibleUserIds"] = await _async_resolve_recipients(
+            coordinator, recipients
         )
+    files: list[DriveFile] = []
+    if attachments:
+        files = await async_upload_attachments(hass, coordinator, attachments)
+        params["fileIds"] = [drive_file.id for drive_file in files]
+    try:
+        return await async_create_note(coordinator, params)
+    except NoteOutcomeUnknownError:
+        # The note may exist and show these files: keep them.
+        raise
+    except HomeAssistantError:
+        await _async_delete_files(coordinator, files)
+        raise
+
+
+async def _async_resolve_recipients(
+    coordinator: MisskeyDataUpdateCoordinator, recipients: list[str]
+) -> list[str]:
+    """Return the user IDs of ``@user`` and ``@user@host`` recipients."""
+    own_host = URL(coordinator.client.url).host_port_subcomponent
+    user_ids: list[str] = []
+    for recipient in recipients:
+        if not (match := _RECIPIENT_RE.fullmatch(recipient.strip())):
+            raise _validation_error("invalid_recipient", recipient=recipient)
+        host = match["host"]
+        if host is not None and host.lower() == own_host:
+            host = None
+        try:
+            user = await coordinator.client.user(match["username"], host)
+        except MisskeyApiError as err:
+            if err.code == "NO_SUCH_USER":
+                raise _validation_error(
+                    "recipient_not_found", recipient=recipient
+                ) from err
+            raise _post_error(coordinator, err) from err
+        except MisskeyError as err:
+            # Only a lookup failed: nothing was posted.
+            raise HomeAssistantError(
+                translation_domain=DOMAIN,
+                translation_key="cannot_connect",
+                translation_placeholders={"error": str(err)},
+            ) from err
+        user_ids.append(user.id)
+    return user_ids
+
+
+async def _async_delete_files(
+    coordinator: MisskeyDataUpdateCoordinator, files: list[DriveFile]
+) -> None:
+    for drive_file in files:
+        try:
+            await coordinator.client.delete_file(drive_file.id)
+        except MisskeyError as err:
+            _LOGGER.warning(
+                "Could not delete the uploaded file %s of a note that was not posted: %s",
+                drive_file.id,
+                err,
+            )
 
 
 async def async_create_note(
@@ -109,7 +334,6 @@ async def async_create_note(
     timeout or a broken connection leaves the outcome unknown: that is
     reported, never retried.
     """
-    validate_note(coordinator, params)
     waited = 0.0
     while True:
         try:
@@ -142,18 +366,14 @@ def _post_error(
         )
         return HomeAssistantError(translation_domain=DOMAIN, translation_key=key)
     if isinstance(err, MisskeyInvalidParamError):
-        return ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="invalid_parameter",
-            translation_placeholders={
-                "param": (err.param or "?").removeprefix("#/properties/"),
-                "reason": err.reason or err.message or "",
-            },
+        return _validation_error(
+            "invalid_parameter",
+            param=(err.param or "?").removeprefix("#/properties/"),
+            reason=err.reason or err.message or "",
         )
     if isinstance(err, MisskeyApiError) and err.code in NAMED_NOTE_ERRORS:
         return HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key=f"note_{err.code.lower()}",
+            translation_domain=DOMAIN, translation_key=f"note_{str(err.code).lower()}"
         )
     if isinstance(err, MisskeyServerError):
         return HomeAssistantError(
@@ -174,7 +394,7 @@ def _post_error(
             translation_placeholders={"error": str(err)},
         )
     # A timeout, a dropped connection or a garbled answer after the request left.
-    return HomeAssistantError(
+    return NoteOutcomeUnknownError(
         translation_domain=DOMAIN,
         translation_key="post_outcome_unknown",
         translation_placeholders={"error": str(err)},

@@ -1,0 +1,197 @@
+"""Tests for the notify entity and the notify service."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+from custom_components.misskey.const import DOMAIN
+from homeassistant.components.notify import (
+    ATTR_DATA,
+    ATTR_MESSAGE,
+    ATTR_TARGET,
+    ATTR_TITLE,
+    DOMAIN as NOTIFY_DOMAIN,
+    SERVICE_SEND_MESSAGE,
+)
+from homeassistant.const import ATTR_ENTITY_ID
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.helpers import entity_registry as er
+
+from .misskey_server import MisskeyServer
+
+pytestmark = pytest.mark.usefixtures("init_integration")
+
+
+def notify_entity_id(hass: HomeAssistant, entry: MockConfigEntry) -> str:
+    """Return the entity ID of the entry's notify entity."""
+    entity_id = er.async_get(hass).async_get_entity_id(
+        NOTIFY_DOMAIN, DOMAIN, f"{entry.unique_id}_notify"
+    )
+    assert entity_id is not None
+    return entity_id
+
+
+def notify_service(misskey: MisskeyServer) -> str:
+    """Return the name of the account's notify service."""
+    host = misskey.url.removeprefix("http://").replace(".", "_").replace(":", "_")
+    return f"misskey_alice_{host}"
+
+
+def last_note(misskey: MisskeyServer) -> dict[str, object]:
+    """Return what notes/create received last."""
+    return misskey.calls("notes/create")[-1].body
+
+
+async def test_send_message_posts_a_note(
+    hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
+) -> None:
+    """notify.send_message posts the message, with the title as a bold first line."""
+    entity_id = notify_entity_id(hass, init_integration)
+    await hass.services.async_call(
+        NOTIFY_DOMAIN,
+        SERVICE_SEND_MESSAGE,
+        {ATTR_ENTITY_ID: entity_id, ATTR_MESSAGE: "The washing machine is done."},
+        blocking=True,
+    )
+    await hass.services.async_call(
+        NOTIFY_DOMAIN,
+        SERVICE_SEND_MESSAGE,
+        {ATTR_ENTITY_ID: entity_id, ATTR_MESSAGE: "Dry it now.", ATTR_TITLE: "Laundry"},
+        blocking=True,
+    )
+    texts = [note["text"] for note in misskey.notes.values()]
+    assert texts == ["The washing machine is done.", "**Laundry**\nDry it now."]
+    body = last_note(misskey)
+    assert body["i"] == init_integration.data["i"]
+    assert set(body) == {"i", "text"}
+    assert hass.states.get(entity_id).state != "unknown"
+
+
+async def test_notify_service_with_data(
+    hass: HomeAssistant, misskey: MisskeyServer
+) -> None:
+    """The legacy notify service takes the note's options in data."""
+    await hass.services.async_call(
+        NOTIFY_DOMAIN,
+        notify_service(misskey),
+        {
+            ATTR_MESSAGE: "Someone is at the door.",
+            ATTR_TITLE: "Door",
+            ATTR_DATA: {"visibility": "home", "cw": "Home", "local_only": True},
+        },
+        blocking=True,
+    )
+    body = last_note(misskey)
+    assert body["text"] == "**Door**\nSomeone is at the door."
+    assert body["visibility"] == "home"
+    assert body["cw"] == "Home"
+    assert body["localOnly"] is True
+
+
+async def test_notify_service_target_is_recipients(
+    hass: HomeAssistant, misskey: MisskeyServer
+) -> None:
+    """A notify target becomes a recipient of a direct note."""
+    bob = misskey.add_user("bob")
+    await hass.services.async_call(
+        NOTIFY_DOMAIN,
+        notify_service(misskey),
+        {ATTR_MESSAGE: "Psst.", ATTR_TARGET: ["@bob"]},
+        blocking=True,
+    )
+    body = last_note(misskey)
+    assert body["visibility"] == "specified"
+    assert body["visibleUserIds"] == [bob.id]
+
+
+async def test_notify_service_invalid_data(
+    hass: HomeAssistant, misskey: MisskeyServer
+) -> None:
+    """Bad data is a validation error and posts nothing."""
+    with pytest.raises(ServiceValidationError) as exc:
+        await hass.services.async_call(
+            NOTIFY_DOMAIN,
+            notify_service(misskey),
+            {ATTR_MESSAGE: "Hi", ATTR_DATA: {"visibility": "everyone"}},
+            blocking=True,
+        )
+    assert exc.value.translation_key == "invalid_notify_data"
+    assert not misskey.notes
+
+
+@pytest.mark.parametrize(
+    ("fault", "kwargs", "key", "exception"),
+    [
+        ("server_error", {}, "server_error", HomeAssistantError),
+        ("hang", {"delay": 30}, "post_outcome_unknown", HomeAssistantError),
+        ("drop", {}, "post_outcome_unknown", HomeAssistantError),
+        ("html", {"status": 200}, "post_outcome_unknown", HomeAssistantError),
+    ],
+)
+async def test_failed_post_raises(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    fault: str,
+    kwargs: dict[str, object],
+    key: str,
+    exception: type[HomeAssistantError],
+) -> None:
+    """A failed post raises a translated error the automation sees, and is not retried."""
+    init_integration.runtime_data.client.request_timeout = 0.3
+    misskey.fail_next("notes/create", fault, **kwargs)
+    with pytest.raises(exception) as exc:
+        await hass.services.async_call(
+            NOTIFY_DOMAIN,
+            SERVICE_SEND_MESSAGE,
+            {
+                ATTR_ENTITY_ID: notify_entity_id(hass, init_integration),
+                ATTR_MESSAGE: "Hi",
+            },
+            blocking=True,
+        )
+    assert exc.value.translation_key == key
+    assert len(misskey.calls("notes/create")) == 1
+
+
+async def test_revoked_credential_starts_reauth(
+    hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
+) -> None:
+    """Misskey refusing the credential on a post shows the re-authenticate card."""
+    misskey.revoke()
+    with pytest.raises(HomeAssistantError) as exc:
+        await hass.services.async_call(
+            NOTIFY_DOMAIN,
+            notify_service(misskey),
+            {ATTR_MESSAGE: "Hi"},
+            blocking=True,
+        )
+    assert exc.value.translation_key == "authentication_failed"
+    await hass.async_block_till_done()
+    flows = hass.config_entries.flow.async_progress_by_handler(DOMAIN)
+    assert [flow["context"]["source"] for flow in flows] == ["reauth"]
+    assert init_integration.data["i"] not in str(exc.value)
+
+
+async def test_cannot_connect(
+    hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
+) -> None:
+    """A server that is down: the note was not posted, and the error says so."""
+    await misskey.close()
+    # Let the client see its kept-alive connection close.
+    await asyncio.sleep(0.1)
+    with pytest.raises(HomeAssistantError) as exc:
+        await hass.services.async_call(
+            NOTIFY_DOMAIN,
+            SERVICE_SEND_MESSAGE,
+            {
+                ATTR_ENTITY_ID: notify_entity_id(hass, init_integration),
+                ATTR_MESSAGE: "Hi",
+            },
+            blocking=True,
+        )
+    assert exc.value.translation_key == "cannot_connect"
