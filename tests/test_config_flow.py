@@ -25,6 +25,7 @@ from homeassistant.data_entry_flow import (
     EVENT_DATA_ENTRY_FLOW_PROGRESSED,
     FlowResultType,
 )
+from homeassistant.helpers.network import NoURLAvailableError
 from homeassistant.setup import async_setup_component
 
 from .misskey_server import MisskeyServer
@@ -136,25 +137,46 @@ async def test_full_flow_by_callback(
     assert result["title"].startswith("@alice@")
 
 
+@pytest.mark.parametrize("matches", [True, False])
 async def test_callback_url_without_frontend_header(
-    hass: HomeAssistant, misskey: MisskeyServer, hass_client: ClientSessionGenerator
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    hass_client: ClientSessionGenerator,
+    matches: bool,
 ) -> None:
-    """Without the frontend's header, the URL the request came in on is used."""
+    """Without the frontend's header, Home Assistant's URL for the request is used.
+
+    Where it has none, Misskey gets no callback and polling alone finishes.
+    """
     assert await async_setup_component(hass, "config", {})
     assert await async_setup_component(hass, DOMAIN, {})
-    hass.config.internal_url = "http://192.0.2.10:8123"
     client = await hass_client()
+    base = "http://192.0.2.10:8123"
     resp = await client.post(
         "/api/config/config_entries/flow", json={"handler": DOMAIN}
     )
     flow_id = (await resp.json())["flow_id"]
-    await client.post(
-        f"/api/config/config_entries/flow/{flow_id}", json={CONF_URL: misskey.url}
-    )
+    with patch(
+        "custom_components.misskey.config_flow.get_url",
+        return_value=base,
+        side_effect=None if matches else NoURLAvailableError,
+    ):
+        await client.post(
+            f"/api/config/config_entries/flow/{flow_id}", json={CONF_URL: misskey.url}
+        )
     (session,) = misskey.pending_sessions()
-    callback_url = misskey.apps[session.app_id].callback_url
-    assert callback_url is None or callback_url.endswith(AUTHORIZE_CALLBACK_PATH)
+    expected = f"{base}{AUTHORIZE_CALLBACK_PATH}" if matches else None
+    assert misskey.apps[session.app_id].callback_url == expected
     hass.config_entries.flow.async_abort(flow_id)
+
+
+async def test_abort_before_authorizing(hass: HomeAssistant) -> None:
+    """A flow closed on the URL form leaves nothing running."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    hass.config_entries.flow.async_abort(result["flow_id"])
+    assert not hass.config_entries.flow.async_progress()
 
 
 async def test_callback_with_unknown_token(
