@@ -25,7 +25,7 @@ import time
 from typing import Any
 import uuid
 
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 
 ALNUM = string.ascii_letters + string.digits
 
@@ -52,6 +52,7 @@ ERROR_IDS = {
     "NO_SUCH_USER": "4362f8dc-731f-4ad8-a694-be5a88922a24",
     "MAX_LENGTH": "3ac74a84-8fd5-4bb0-870f-01804f82ce16",
     "MAX_FILE_SIZE_EXCEEDED": "b9d8c348-33f0-4673-b9a9-5d4da058977a",
+    "ACCESS_DENIED": "5eb8d909-2540-4970-90b8-dd6f86088121",
 }
 
 KIND_STATUS = {"client": 400, "permission": 403, "server": 500}
@@ -205,12 +206,25 @@ class DriveFile:
 
 
 @dataclass
+class ReceivedFile:
+    """The file part of an upload: only its size and hash are kept, not its bytes."""
+
+    filename: str | None
+    content_type: str
+    size: int
+    sha256: str
+
+
+@dataclass
 class Request:
     """What the server received, for tests to check."""
 
     endpoint: str
     body: dict[str, Any]
     headers: dict[str, str]
+    # For multipart requests: the part names in the order they came, and the file.
+    parts: list[str] = field(default_factory=list)
+    file: ReceivedFile | None = None
 
 
 @dataclass
@@ -280,7 +294,11 @@ class MisskeyServer:
             "i": (True, "read:account", self._i),
             "notes/create": (True, "write:notes", self._notes_create),
             "users/show": (False, None, self._users_show),
+            "drive/files/create": (True, "write:drive", self._drive_files_create),
+            "drive/files/delete": (True, "write:drive", self._drive_files_delete),
         }
+        # Endpoints that take multipart/form-data (with the file) instead of JSON.
+        self._multipart_endpoints = {"drive/files/create"}
 
     # --- running -----------------------------------------------------------
 
@@ -390,11 +408,27 @@ class MisskeyServer:
             )
         if request.method != "POST":
             return web.Response(status=405)
-        raw = await request.read()
-        try:
-            body = json.loads(raw) if raw else {}
-        except ValueError:
-            body = None
+        parts: list[str] = []
+        received: ReceivedFile | None = None
+        if endpoint in self._multipart_endpoints:
+            # Like Misskey, receive the whole file before any check; a request
+            # with no file part gets fastify-multipart's empty 400.
+            if request.content_type != "multipart/form-data":
+                return web.Response(status=400)
+            try:
+                body, parts, received = await self._read_multipart(request)
+            except ConnectionError:
+                # The client gave up mid-upload; nobody reads this answer.
+                return web.Response(status=400)
+            if received is None:
+                return web.Response(status=400)
+        else:
+            # The 1 MiB client_max_size caps JSON bodies.
+            raw = await request.read()
+            try:
+                body = json.loads(raw) if raw else {}
+            except ValueError:
+                body = None
         if not isinstance(body, dict):
             return web.json_response(
                 {
@@ -405,7 +439,9 @@ class MisskeyServer:
                 },
                 status=400,
             )
-        self.requests.append(Request(endpoint, body, dict(request.headers)))
+        self.requests.append(
+            Request(endpoint, body, dict(request.headers), parts, received)
+        )
         fault = self.faults[endpoint].popleft() if self.faults[endpoint] else None
         if fault is not None and not fault.after:
             return await self._fault_response(request, fault)
@@ -413,7 +449,10 @@ class MisskeyServer:
             self._check_rate_limit(endpoint)
             needs_credential, permission, handler = self._endpoints[endpoint]
             user = self._check_access(request, body, needs_credential, permission)
-            result = await handler(body, user)
+            if received is not None:
+                result = await handler(body, user, received)
+            else:
+                result = await handler(body, user)
         except ApiError as err:
             return self._error_response(err)
         if fault is not None:
@@ -447,6 +486,42 @@ class MisskeyServer:
             async with asyncio.timeout(fault.delay):
                 await self._closing.wait()
         return web.Response(status=504)
+
+    @staticmethod
+    async def _read_multipart(
+        request: web.Request,
+    ) -> tuple[dict[str, Any], list[str], ReceivedFile | None]:
+        """Read the fields, then the file, hashing it as it streams in.
+
+        Misskey (fastify-multipart's ``request.file()``) only sees the fields
+        that come before the file part; later ones are read and dropped.
+        """
+        reader = await request.multipart()
+        body: dict[str, Any] = {}
+        parts: list[str] = []
+        received: ReceivedFile | None = None
+        while (part := await reader.next()) is not None:
+            assert isinstance(part, BodyPartReader)
+            parts.append(part.name or "")
+            if received is not None:
+                await part.release()
+            elif part.filename is None:
+                body[part.name or ""] = (await part.read(decode=True)).decode()
+            else:
+                digest = hashlib.sha256()
+                size = 0
+                while chunk := await part.read_chunk(256 * 1024):
+                    digest.update(chunk)
+                    size += len(chunk)
+                received = ReceivedFile(
+                    filename=part.filename,
+                    content_type=part.headers.get(
+                        "Content-Type", "application/octet-stream"
+                    ),
+                    size=size,
+                    sha256=digest.hexdigest(),
+                )
+        return body, parts, received
 
     def _rate_limit_error(self, retry_after: float) -> ApiError:
         headers = {
@@ -667,6 +742,72 @@ class MisskeyServer:
             ):
                 return candidate.pack(detail=True)
         raise ApiError("NO_SUCH_USER", "No such user.")
+
+    async def _drive_files_create(
+        self, body: dict[str, Any], user: User | None, received: ReceivedFile
+    ) -> dict[str, Any]:
+        assert user is not None
+        # Misskey casts multipart fields of boolean parameters with JSON.parse.
+        flags: dict[str, bool] = {}
+        for param in ("isSensitive", "force"):
+            try:
+                value = json.loads(body.get(param, "false"))
+            except ValueError:
+                value = None
+            if not isinstance(value, bool):
+                raise invalid_param(param, "must be boolean")
+            flags[param] = value
+        comment = body.get("comment")
+        comment_limit = 20000 if self.variant == SHARKEY else 512
+        if comment is not None and len(comment) > comment_limit:
+            raise invalid_param(
+                "comment", f"must NOT have more than {comment_limit} characters"
+            )
+        name = body.get("name")
+        if name in (None, "undefined"):
+            name = received.filename or "untitled"
+        if received.size > self.max_file_size:
+            raise ApiError(
+                "MAX_FILE_SIZE_EXCEEDED",
+                "Cannot upload the file because it exceeds the maximum file size.",
+                status=413,
+            )
+        if not flags["force"]:
+            for existing in self.files.values():
+                if existing.user_id == user.id and existing.sha256 == received.sha256:
+                    return self._pack_file(existing)
+        drive_file = DriveFile(
+            id=new_id(),
+            user_id=user.id,
+            name=name,
+            size=received.size,
+            sha256=received.sha256,
+            comment=comment,
+            is_sensitive=flags["isSensitive"],
+            type=received.content_type,
+        )
+        self.files[drive_file.id] = drive_file
+        return self._pack_file(drive_file) | {
+            "createdAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "userId": user.id,
+            "folderId": None,
+        }
+
+    async def _drive_files_delete(
+        self, body: dict[str, Any], user: User | None
+    ) -> None:
+        assert user is not None
+        file_id = body.get("fileId")
+        if file_id is None:
+            raise invalid_param("fileId", "must have required property 'fileId'")
+        if not isinstance(file_id, str):
+            raise invalid_param("fileId", "must be string")
+        drive_file = self.files.get(file_id)
+        if drive_file is None:
+            raise ApiError("NO_SUCH_FILE", "No such file.")
+        if drive_file.user_id != user.id:
+            raise ApiError("ACCESS_DENIED", "Access denied.")
+        del self.files[file_id]
 
     async def _notes_create(
         self, body: dict[str, Any], user: User | None

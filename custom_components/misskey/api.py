@@ -8,19 +8,24 @@ field ``i`` because the ``Authorization`` header only exists from Misskey 13.14.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 import hashlib
 import ipaddress
 import json
 import re
-from typing import Any, Final
+from typing import IO, Any, Final
 
 import aiohttp
+from aiohttp.payload import AsyncIterablePayload
 from yarl import URL
 
 DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_MAX_NOTE_TEXT_LENGTH: Final = 3000
+# An upload may take minutes; it fails only when it stops making progress
+# for this long (no chunk sent, or no answer after the last one).
+DEFAULT_UPLOAD_TIMEOUT: Final = 60.0
+UPLOAD_CHUNK_SIZE: Final = 64 * 1024
 
 # Misskey ≤ 13.13 and Firefish answer a bad credential with 403 instead of 401;
 # only the error code tells the two cases apart.
@@ -116,6 +121,14 @@ class MisskeyServerError(MisskeyApiError):
     """The server failed to carry out the call."""
 
 
+class MisskeyFileTooLargeError(MisskeyApiError):
+    """The server refused an upload as larger than its ``maxFileSize``."""
+
+
+class MisskeyUploadSourceError(MisskeyError):
+    """The data to upload did not have the size the caller declared."""
+
+
 _ERRORS_BY_CODE: Final[dict[str, type[MisskeyApiError]]] = {
     **dict.fromkeys(_AUTHENTICATION_CODES, MisskeyAuthenticationError),
     "PERMISSION_DENIED": MisskeyPermissionDeniedError,
@@ -125,6 +138,7 @@ _ERRORS_BY_CODE: Final[dict[str, type[MisskeyApiError]]] = {
     "NO_SUCH_APP": MisskeyNoSuchAppError,
     "INVALID_PARAM": MisskeyInvalidParamError,
     "INTERNAL_ERROR": MisskeyServerError,
+    "MAX_FILE_SIZE_EXCEEDED": MisskeyFileTooLargeError,
 }
 
 
@@ -283,12 +297,14 @@ class MisskeyClient:
         credential: str | None = None,
         *,
         request_timeout: float = DEFAULT_TIMEOUT,
+        upload_timeout: float = DEFAULT_UPLOAD_TIMEOUT,
     ) -> None:
         """Use the caller's aiohttp session; the client never closes it."""
         self._session = session
         self.url = url.rstrip("/")
         self._credential = credential
         self.request_timeout = request_timeout
+        self.upload_timeout = upload_timeout
 
     async def request(
         self,
@@ -411,6 +427,99 @@ class MisskeyClient:
             "drive/files/delete", {"fileId": file_id}, authenticated=True
         )
 
+    async def upload_file(
+        self,
+        *,
+        name: str,
+        data: UploadData,
+        content_type: str | None = None,
+        comment: str | None = None,
+        is_sensitive: bool = False,
+        size: int | None = None,
+    ) -> DriveFile:
+        """Upload a file to the account's drive (``drive/files/create``) and return it.
+
+        ``data`` is sent as it is read, a chunk at a time, and never held whole:
+        bytes, an async iterable of bytes, or a binary file object (read in the
+        default executor). With ``size`` the request has a Content-Length and
+        the data must be exactly that long, else MisskeyUploadSourceError;
+        without it the request is chunked. An exception that ``data`` raises
+        aborts the upload and propagates unchanged, so a caller can stop an
+        upload from inside its own stream (for example when a download grows
+        past a limit).
+
+        ``comment`` is the alt text. The fields go before the file part
+        because Misskey only reads the fields that precede it.
+
+        There is no overall time limit, as a large file may take minutes: the
+        upload fails with MisskeyTimeoutError when no chunk could be sent, or
+        no answer came after the last one, for ``upload_timeout`` seconds.
+        MisskeyFileTooLargeError: the server refused the size (413).
+        """
+        if self._credential is None:
+            raise MisskeyAuthenticationError(
+                401, "CREDENTIAL_REQUIRED", "no credential"
+            )
+        endpoint = "drive/files/create"
+        fields = {"i": self._credential, "name": name}
+        if comment is not None:
+            fields["comment"] = comment
+        fields["isSensitive"] = "true" if is_sensitive else "false"
+        fields["force"] = "true"
+        loop = asyncio.get_running_loop()
+        stream: _UploadStream | None = None
+        try:
+            async with asyncio.timeout(self.upload_timeout) as deadline:
+                stream = _UploadStream(
+                    data,
+                    size,
+                    lambda: deadline.reschedule(loop.time() + self.upload_timeout),
+                )
+                form = aiohttp.MultipartWriter("form-data")
+                for key, value in fields.items():
+                    form.append(value).set_content_disposition("form-data", name=key)
+                form.append_payload(
+                    _StreamPayload(
+                        stream.chunks(),
+                        size=size,
+                        content_type=content_type or "application/octet-stream",
+                    )
+                ).set_content_disposition("form-data", name="file", filename=name)
+                response = await self._session.post(
+                    f"{self.url}/api/{endpoint}",
+                    data=form,
+                    allow_redirects=False,
+                    # No total: the session's default (5 min) would cut off
+                    # slow uploads; the progress deadline above limits them.
+                    timeout=aiohttp.ClientTimeout(
+                        total=None,
+                        sock_connect=self.request_timeout,
+                        sock_read=self.upload_timeout,
+                    ),
+                )
+                async with response:
+                    text = await response.text(errors="replace")
+        except TimeoutError:
+            if stream is not None and stream.error is not None:
+                raise stream.error from None
+            raise MisskeyTimeoutError(
+                f"{endpoint}: no progress in {self.upload_timeout} s"
+            ) from None
+        except aiohttp.ClientError as err:
+            if stream is not None and stream.error is not None:
+                raise stream.error from None
+            if isinstance(err, aiohttp.ClientConnectorError):
+                raise MisskeyCannotConnectError(
+                    f"{endpoint}: {type(err).__name__}: {err}"
+                ) from None
+            raise MisskeyConnectionError(
+                f"{endpoint}: {type(err).__name__}: {err}"
+            ) from None
+        result = _decode(endpoint, response, text)
+        if not isinstance(result, Mapping) or "id" not in result:
+            raise MisskeyResponseError(f"{endpoint}: the answer is not a drive file")
+        return DriveFile.from_json(result)
+
     async def create_note(self, params: Mapping[str, Any]) -> Note:
         """Post a note; ``params`` are ``notes/create``'s, in Misskey's spelling."""
         data = await self.request("notes/create", params, authenticated=True)
@@ -428,6 +537,73 @@ class MisskeyClient:
             url=str(note.get("url") or f"{self.url}/notes/{note['id']}"),
             raw=note,
         )
+
+
+type UploadData = bytes | AsyncIterable[bytes] | IO[bytes]
+
+
+class _UploadStream:
+    """Feeds an upload a chunk at a time and remembers why the data stopped."""
+
+    def __init__(
+        self, data: UploadData, size: int | None, on_progress: Callable[[], None]
+    ) -> None:
+        self._data = data
+        self._size = size
+        self._on_progress = on_progress
+        self.error: Exception | None = None
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        sent = 0
+        try:
+            async for chunk in _read_chunks(self._data):
+                if not chunk:
+                    continue
+                sent += len(chunk)
+                self._check_size(sent, final=False)
+                self._on_progress()
+                yield chunk
+            self._check_size(sent, final=True)
+            self._on_progress()
+        except Exception as err:
+            self.error = err
+            raise
+
+    def _check_size(self, sent: int, *, final: bool) -> None:
+        if self._size is None:
+            return
+        if sent > self._size:
+            raise MisskeyUploadSourceError(
+                f"the data is longer than the declared {self._size} bytes"
+            )
+        if final and sent != self._size:
+            raise MisskeyUploadSourceError(
+                f"the data has {sent} bytes, not the declared {self._size}"
+            )
+
+
+async def _read_chunks(data: UploadData) -> AsyncIterator[bytes]:
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        view = memoryview(data)
+        for start in range(0, len(view), UPLOAD_CHUNK_SIZE):
+            yield bytes(view[start : start + UPLOAD_CHUNK_SIZE])
+    elif isinstance(data, AsyncIterable):
+        async for chunk in data:
+            yield chunk
+    else:
+        loop = asyncio.get_running_loop()
+        while chunk := await loop.run_in_executor(None, data.read, UPLOAD_CHUNK_SIZE):
+            yield chunk
+
+
+class _StreamPayload(AsyncIterablePayload):
+    """A streamed body part whose size may be known in advance."""
+
+    def __init__(
+        self, value: AsyncIterable[bytes], *, size: int | None, content_type: str
+    ) -> None:
+        super().__init__(value, content_type=content_type)
+        self._size = size
 
 
 def _field(data: Any, endpoint: str, name: str) -> Any:
@@ -454,6 +630,9 @@ def _decode(endpoint: str, response: aiohttp.ClientResponse, text: str) -> Any:
     if error is None:
         if status == 401:
             raise MisskeyAuthenticationError(status, None, "HTTP 401")
+        if status == 413:
+            # The web framework refuses an over-large body with no Misskey error.
+            raise MisskeyFileTooLargeError(status, None, "HTTP 413")
         if status == 429:
             raise _rate_limited(
                 response, MisskeyRateLimitError(status, None, "HTTP 429")
@@ -468,6 +647,8 @@ def _decode(endpoint: str, response: aiohttp.ClientResponse, text: str) -> Any:
     if cls is None:
         if status == 401:
             cls = MisskeyAuthenticationError
+        elif status == 413:
+            cls = MisskeyFileTooLargeError
         elif status == 429:
             cls = MisskeyRateLimitError
         elif status >= 500 or error.get("kind") == "server":
