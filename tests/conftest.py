@@ -7,6 +7,8 @@ from unittest.mock import patch
 
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
 
 # Imported before Home Assistant looks for it, so this checkout's integration
 # wins over the plugin's testing_config/custom_components.
@@ -87,3 +89,34 @@ async def init_integration(
     await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     return mock_config_entry
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Serialize Home Assistant's states and registry entries without volatile fields."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+# Fixed, so that snapshots do not change with the server's random IDs and port.
+STABLE_USER_ID = "9wmbgk3a0001ab12"
+STABLE_HOST = "misskey.test"
+
+
+@pytest.fixture
+def stable_entry(misskey: MisskeyServer) -> MockConfigEntry:
+    """Return an entry for a user with a fixed ID and counts, titled without the port."""
+    misskey.user = misskey.add_user(
+        "carol",
+        user_id=STABLE_USER_ID,
+        name="Carol",
+        email="carol@example.invalid",
+        followers_count=42,
+        following_count=7,
+        notes_count=1234,
+    )
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"@carol@{STABLE_HOST}",
+        unique_id=f"{STABLE_USER_ID}@{STABLE_HOST}",
+        data={CONF_URL: misskey.url, CONF_CREDENTIAL: authorize(misskey)},
+    )

@@ -324,9 +324,11 @@ class MisskeyServer:
 
     # --- what tests do as the user or the admin ---------------------------
 
-    def add_user(self, username: str, **kwargs: Any) -> User:
-        """Add a local user."""
-        user = User(id=new_id(), username=username, **kwargs)
+    def add_user(
+        self, username: str, *, user_id: str | None = None, **kwargs: Any
+    ) -> User:
+        """Add a local user; ``user_id`` fixes its ID (for snapshots), else a new one."""
+        user = User(id=user_id or new_id(), username=username, **kwargs)
         self.users[user.id] = user
         return user
 

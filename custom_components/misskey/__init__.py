@@ -14,7 +14,7 @@ from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
 from .notify import CONF_ENTRY_ID, async_unload_service
 from .services import async_setup_services
 
-PLATFORMS: list[Platform] = [Platform.NOTIFY]
+PLATFORMS: list[Platform] = [Platform.NOTIFY, Platform.SENSOR]
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 

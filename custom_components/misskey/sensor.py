@@ -1,0 +1,86 @@
+"""Sensors of a Misskey account: followers, following and notes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import override
+
+from homeassistant.components.sensor import (
+    SensorEntity,
+    SensorEntityDescription,
+    SensorStateClass,
+)
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.helpers.typing import StateType
+
+from .api import Account
+from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
+from .entity import MisskeyEntity
+
+# The coordinator reads the account for all of them.
+PARALLEL_UPDATES = 0
+
+
+@dataclass(frozen=True, kw_only=True)
+class MisskeySensorEntityDescription(SensorEntityDescription):
+    """Describes a sensor of the account."""
+
+    value_fn: Callable[[Account], StateType]
+
+
+# Misskey's `i` has no diagnostic value worth a sensor of its own (the server's
+# version is the device's software version), so there are only these three.
+SENSORS: tuple[MisskeySensorEntityDescription, ...] = (
+    MisskeySensorEntityDescription(
+        key="followers",
+        translation_key="followers",
+        state_class=SensorStateClass.TOTAL,
+        value_fn=lambda account: account.followers_count,
+    ),
+    MisskeySensorEntityDescription(
+        key="following",
+        translation_key="following",
+        state_class=SensorStateClass.TOTAL,
+        value_fn=lambda account: account.following_count,
+    ),
+    MisskeySensorEntityDescription(
+        key="notes",
+        translation_key="notes",
+        state_class=SensorStateClass.TOTAL,
+        value_fn=lambda account: account.notes_count,
+    ),
+)
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: MisskeyConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add the sensors of the account."""
+    async_add_entities(
+        MisskeySensorEntity(entry.runtime_data, description) for description in SENSORS
+    )
+
+
+class MisskeySensorEntity(MisskeyEntity, SensorEntity):
+    """A number the account's profile shows."""
+
+    entity_description: MisskeySensorEntityDescription
+
+    def __init__(
+        self,
+        coordinator: MisskeyDataUpdateCoordinator,
+        description: MisskeySensorEntityDescription,
+    ) -> None:
+        """Make the sensor of the account."""
+        super().__init__(coordinator, description.key)
+        self.entity_description = description
+
+    @property
+    @override
+    def native_value(self) -> StateType:
+        """Return the count from the last read of the account."""
+        return self.entity_description.value_fn(self.coordinator.data)
