@@ -16,14 +16,18 @@ AUTHORIZE_CALLBACK_PATH: Final = "/api/misskey/authorized"
 AUTHORIZE_POLL_INTERVAL: Final = 3.0
 AUTHORIZE_TIMEOUT: Final = timedelta(minutes=10)
 
+ATTR_ALT_TEXT: Final = "alt_text"
 ATTR_CHANNEL: Final = "channel"
 ATTR_CHOICES: Final = "choices"
 ATTR_CW: Final = "cw"
 ATTR_DURATION: Final = "duration"
 ATTR_ENDS_AT: Final = "ends_at"
+ATTR_FILE_NAME: Final = "name"
 ATTR_LOCAL_ONLY: Final = "local_only"
 ATTR_MEDIA: Final = "media"
+ATTR_MEDIA_CONTENT_ID: Final = "media_content_id"
 ATTR_MULTIPLE: Final = "multiple"
+ATTR_PATH: Final = "path"
 ATTR_POLL: Final = "poll"
 ATTR_REACTION_ACCEPTANCE: Final = "reaction_acceptance"
 ATTR_RECIPIENTS: Final = "recipients"
@@ -31,6 +35,7 @@ ATTR_RENOTE: Final = "renote"
 ATTR_REPLY_TO: Final = "reply_to"
 ATTR_SENSITIVE: Final = "sensitive"
 ATTR_TEXT: Final = "text"
+ATTR_URL: Final = "url"
 ATTR_VISIBILITY: Final = "visibility"
 
 SERVICE_POST: Final = "post"
@@ -51,3 +56,7 @@ UPDATE_INTERVAL: Final = timedelta(minutes=15)
 # A 429 is retried after Retry-After, but never for longer than this in all.
 RATE_LIMIT_MAX_WAIT: Final = 60.0
 MAX_CW_LENGTH: Final = 100
+# notes/create takes up to 16 files; drive/files/create's comment (alt text)
+# up to 512 characters unless meta says otherwise (Sharkey's maxAltTextLength).
+MAX_ATTACHMENTS: Final = 16
+MAX_ALT_TEXT_LENGTH: Final = 512

@@ -1,0 +1,536 @@
+"""Tests of attachments: sources read by Home Assistant, streamed to the test server."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+import hashlib
+import os
+from pathlib import Path
+import sys
+import types
+from typing import Any
+
+from aiohttp import web
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    setup_test_component_platform,
+)
+
+from custom_components.misskey.api import (
+    MisskeyFileTooLargeError,
+    MisskeyTimeoutError,
+    MisskeyUploadSourceError,
+)
+from custom_components.misskey.media import async_upload_attachments
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.setup import async_setup_component
+
+from .conftest import authorize
+from .misskey_server import MisskeyServer
+
+PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(300 * 1024)
+
+
+async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
+    entry.add_to_hass(hass)
+    await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    return entry
+
+
+async def _upload(
+    hass: HomeAssistant, entry: MockConfigEntry, attachments: list[dict[str, Any]]
+) -> Any:
+    return await async_upload_attachments(hass, entry.runtime_data, attachments)
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@pytest.fixture
+def allowed_dir(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """Return a folder Home Assistant may read files from."""
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    return tmp_path
+
+
+@pytest.fixture
+async def file_server(hass: HomeAssistant, socket_enabled: None) -> AsyncGenerator[str]:
+    """Serve files over HTTP on loopback; return the base URL (allowed)."""
+
+    async def fixed(request: web.Request) -> web.Response:
+        size = int(request.query.get("size", 0))
+        body = PNG if not size else b"\0" * size
+        return web.Response(body=body, content_type="image/png")
+
+    async def streamed(request: web.Request) -> web.StreamResponse:
+        # Chunked, so there is no Content-Length to refuse the file by.
+        response = web.StreamResponse()
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        for _ in range(int(request.query["chunks"])):
+            await response.write(b"\1" * 65536)
+        await response.write_eof()
+        return response
+
+    async def missing(request: web.Request) -> web.Response:
+        return web.Response(status=404)
+
+    app = web.Application()
+    app.router.add_get("/files/photo.png", fixed)
+    app.router.add_get("/files/stream.bin", streamed)
+    app.router.add_get("/files/missing.png", missing)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    hass.config.allowlist_external_urls = {f"{base}/files/"}
+    yield base
+    await runner.cleanup()
+
+
+async def test_upload_file_from_allowed_dir(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    allowed_dir: Path,
+) -> None:
+    """A file is streamed with its alt text and flag; the fields precede the file."""
+    (allowed_dir / "photo.png").write_bytes(PNG)
+
+    files = await _upload(
+        hass,
+        init_integration,
+        [
+            {
+                "path": str(allowed_dir / "photo.png"),
+                "alt_text": "A cat on the sofa",
+                "sensitive": True,
+            }
+        ],
+    )
+
+    assert len(files) == 1
+    stored = misskey.files[files[0].id]
+    assert stored.sha256 == _sha256(PNG)
+    assert stored.size == len(PNG) == files[0].size
+    assert stored.name == "photo.png"
+    assert stored.type == "image/png"
+    assert stored.comment == "A cat on the sofa"
+    assert stored.is_sensitive is True
+    (call,) = misskey.calls("drive/files/create")
+    assert call.parts == ["i", "name", "comment", "isSensitive", "force", "file"]
+    assert call.body["force"] == "true"
+
+
+async def test_upload_with_own_name_and_no_alt_text(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    allowed_dir: Path,
+) -> None:
+    """A given name wins; no alt text sends no comment."""
+    (allowed_dir / "a.bin").write_bytes(b"hello")
+
+    (drive_file,) = await _upload(
+        hass, init_integration, [{"path": str(allowed_dir / "a.bin"), "name": "b.txt"}]
+    )
+
+    stored = misskey.files[drive_file.id]
+    assert (stored.name, stored.comment, stored.is_sensitive) == ("b.txt", None, False)
+    assert "comment" not in misskey.calls("drive/files/create")[0].parts
+
+
+@pytest.mark.parametrize(
+    ("attachment", "key"),
+    [
+        ({}, "attachment_source"),
+        ({"path": "/a", "url": "http://127.0.0.1/a"}, "attachment_source"),
+        ({"path": "/etc/hostname"}, "path_not_allowed"),
+        ({"url": "ftp://127.0.0.1/a.png"}, "url_invalid"),
+        ({"url": "http://example.invalid/a.png"}, "url_not_allowed"),
+        (
+            {
+                "media_content_id": "media-source://camera/camera.x",
+                "alt_text": "x" * 513,
+            },
+            "alt_text_too_long",
+        ),
+    ],
+)
+async def test_invalid_attachment_uploads_nothing(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    allowed_dir: Path,
+    attachment: dict[str, Any],
+    key: str,
+) -> None:
+    """Input errors name the attachment and come before any upload."""
+    (allowed_dir / "ok.png").write_bytes(PNG)
+
+    with pytest.raises(ServiceValidationError) as err:
+        await _upload(
+            hass, init_integration, [{"path": str(allowed_dir / "ok.png")}, attachment]
+        )
+
+    assert err.value.translation_key == key
+    assert err.value.translation_placeholders["index"] == "2"
+    assert misskey.calls("drive/files/create") == []
+
+
+async def test_too_many_attachments(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    allowed_dir: Path,
+) -> None:
+    """More than 16 attachments are refused before anything is uploaded."""
+    (allowed_dir / "ok.png").write_bytes(PNG)
+
+    with pytest.raises(ServiceValidationError) as err:
+        await _upload(
+            hass, init_integration, [{"path": str(allowed_dir / "ok.png")}] * 17
+        )
+
+    assert err.value.translation_key == "too_many_attachments"
+    assert err.value.translation_placeholders == {"count": "17", "max": "16"}
+    assert misskey.calls("drive/files/create") == []
+
+
+async def test_missing_file_deletes_uploaded_ones(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    allowed_dir: Path,
+) -> None:
+    """A missing second file removes the first from the drive again."""
+    (allowed_dir / "ok.png").write_bytes(PNG)
+    missing = str(allowed_dir / "missing.png")
+
+    with pytest.raises(ServiceValidationError) as err:
+        await _upload(
+            hass,
+            init_integration,
+            [{"path": str(allowed_dir / "ok.png")}, {"path": missing}],
+        )
+
+    assert err.value.translation_key == "file_not_found"
+    assert err.value.translation_placeholders == {"index": "2", "source": missing}
+    assert len(misskey.calls("drive/files/create")) == 1
+    assert len(misskey.calls("drive/files/delete")) == 1
+    assert misskey.files == {}
+
+
+async def test_server_refuses_size_deletes_uploaded_ones(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    allowed_dir: Path,
+) -> None:
+    """A 413 names the attachment, deletes the earlier files, and hides the credential."""
+    (allowed_dir / "small.png").write_bytes(b"x" * 100)
+    (allowed_dir / "big.png").write_bytes(b"y" * 5000)
+    # Lower than what meta said at set-up, so only the server can refuse it.
+    misskey.max_file_size = 1000
+
+    with pytest.raises(HomeAssistantError) as err:
+        await _upload(
+            hass,
+            init_integration,
+            [
+                {"path": str(allowed_dir / "small.png")},
+                {"path": str(allowed_dir / "big.png")},
+            ],
+        )
+
+    assert err.value.translation_key == "attachment_rejected_too_large"
+    assert err.value.translation_placeholders == {
+        "index": "2",
+        "source": str(allowed_dir / "big.png"),
+    }
+    assert misskey.files == {}
+    assert len(misskey.calls("drive/files/create")) == 2
+    assert len(misskey.calls("drive/files/delete")) == 1
+    credential = init_integration.data["i"]
+    assert credential not in str(err.value)
+    assert credential not in repr(err.value.__cause__)
+
+
+async def test_server_error_names_the_attachment(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    allowed_dir: Path,
+) -> None:
+    """Any other refusal is reported with the server's words."""
+    (allowed_dir / "a.png").write_bytes(PNG)
+    misskey.fail_next("drive/files/create", "server_error")
+
+    with pytest.raises(HomeAssistantError) as err:
+        await _upload(hass, init_integration, [{"path": str(allowed_dir / "a.png")}])
+
+    assert err.value.translation_key == "attachment_upload_failed"
+    assert err.value.translation_placeholders["index"] == "1"
+    assert "INTERNAL_ERROR" in err.value.translation_placeholders["error"]
+
+
+async def test_upload_from_url(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    file_server: str,
+) -> None:
+    """A download is streamed on to the drive under the URL's file name."""
+    (drive_file,) = await _upload(
+        hass,
+        init_integration,
+        [{"url": f"{file_server}/files/photo.png?token=secret", "alt_text": "Alt"}],
+    )
+
+    stored = misskey.files[drive_file.id]
+    assert (stored.sha256, stored.size) == (_sha256(PNG), len(PNG))
+    assert (stored.name, stored.type, stored.comment) == (
+        "photo.png",
+        "image/png",
+        "Alt",
+    )
+
+
+async def test_url_error_hides_query(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    file_server: str,
+) -> None:
+    """A failed download is reported without the URL's query (it may hold a token)."""
+    with pytest.raises(HomeAssistantError) as err:
+        await _upload(
+            hass, init_integration, [{"url": f"{file_server}/files/missing.png?t=s"}]
+        )
+
+    assert err.value.translation_key == "url_fetch_failed"
+    assert err.value.translation_placeholders["source"] == (
+        f"{file_server}/files/missing.png"
+    )
+    assert "404" in err.value.translation_placeholders["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "uploads"),
+    [
+        # Content-Length says too large: refused before the upload starts.
+        ("/files/photo.png?size=3000000", 0),
+        # No Content-Length: the upload is stopped once too many bytes came.
+        ("/files/stream.bin?chunks=40", None),
+    ],
+)
+async def test_url_too_large(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    file_server: str,
+    path: str,
+    uploads: int | None,
+) -> None:
+    """A download larger than the server's maxFileSize is not uploaded."""
+    misskey.max_file_size = 2 * 1024 * 1024
+    entry = await _setup(hass, mock_config_entry)
+
+    with pytest.raises(ServiceValidationError) as err:
+        await _upload(hass, entry, [{"url": f"{file_server}{path}"}])
+
+    assert err.value.translation_key == "attachment_too_large"
+    assert err.value.translation_placeholders["max"] == "2"
+    assert misskey.files == {}
+    if uploads is not None:
+        assert len(misskey.calls("drive/files/create")) == uploads
+
+
+async def test_local_file_too_large_for_meta(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    allowed_dir: Path,
+) -> None:
+    """A file whose size is known is refused before the upload starts."""
+    misskey.max_file_size = 1000
+    entry = await _setup(hass, mock_config_entry)
+    (allowed_dir / "big.png").write_bytes(b"z" * 1001)
+
+    with pytest.raises(ServiceValidationError) as err:
+        await _upload(hass, entry, [{"path": str(allowed_dir / "big.png")}])
+
+    assert err.value.translation_key == "attachment_too_large"
+    assert misskey.calls("drive/files/create") == []
+
+
+async def test_local_media_source(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    tmp_path: Path,
+) -> None:
+    """A media source item that is a local file is streamed from disk."""
+    (tmp_path / "garden.png").write_bytes(PNG)
+    hass.config.media_dirs = {"local": str(tmp_path)}
+    assert await async_setup_component(hass, "media_source", {})
+
+    (drive_file,) = await _upload(
+        hass,
+        init_integration,
+        [{"media_content_id": "media-source://media_source/local/garden.png"}],
+    )
+
+    stored = misskey.files[drive_file.id]
+    assert (stored.name, stored.sha256) == ("garden.png", _sha256(PNG))
+
+
+async def test_unknown_media_source(
+    hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
+) -> None:
+    """A media source that cannot be resolved names the attachment."""
+    assert await async_setup_component(hass, "media_source", {})
+
+    with pytest.raises(HomeAssistantError) as err:
+        await _upload(
+            hass,
+            init_integration,
+            [{"media_content_id": "media-source://nothing/here"}],
+        )
+
+    assert err.value.translation_key == "media_unavailable"
+    assert err.value.translation_placeholders["source"] == "media-source://nothing/here"
+
+
+@pytest.fixture
+def camera_module() -> Any:
+    """Import the camera integration, whose image resizing library may be absent."""
+    if "turbojpeg" not in sys.modules:
+        try:
+            import turbojpeg  # noqa: F401, PLC0415
+        except ImportError:
+            # Only used to resize snapshots, which these tests never do.
+            stub = types.ModuleType("turbojpeg")
+            stub.TurboJPEG = object  # type: ignore[attr-defined]
+            sys.modules["turbojpeg"] = stub
+    from homeassistant.components import camera  # noqa: PLC0415
+
+    return camera
+
+
+async def test_camera_snapshot(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    camera_module: Any,
+) -> None:
+    """A camera's snapshot is uploaded as a JPEG named after the camera."""
+    jpeg = b"\xff\xd8\xff\xe0" + os.urandom(2048) + b"\xff\xd9"
+
+    class FrontDoor(camera_module.Camera):  # type: ignore[misc]
+        _attr_name = "Front door"
+
+        async def async_camera_image(
+            self, width: int | None = None, height: int | None = None
+        ) -> bytes:
+            return jpeg
+
+    setup_test_component_platform(hass, "camera", [FrontDoor()])
+    assert await async_setup_component(hass, "camera", {"camera": {"platform": "test"}})
+    await hass.async_block_till_done()
+
+    (drive_file,) = await _upload(
+        hass,
+        init_integration,
+        [
+            {
+                "media_content_id": "media-source://camera/camera.front_door",
+                "media_content_type": "image/jpeg",
+                "alt_text": "Who is at the door",
+            }
+        ],
+    )
+
+    stored = misskey.files[drive_file.id]
+    assert (stored.name, stored.type) == ("front_door.jpg", "image/jpeg")
+    assert (stored.sha256, stored.comment) == (_sha256(jpeg), "Who is at the door")
+
+
+async def test_large_file_streams_end_to_end(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    allowed_dir: Path,
+) -> None:
+    """A 100 MiB file arrives whole; it is never read into memory at once."""
+    size = 100 * 1024 * 1024
+    with (allowed_dir / "video.mp4").open("wb") as file:
+        file.truncate(size)
+    digest = hashlib.sha256()
+    zeros = bytes(1024 * 1024)
+    for _ in range(100):
+        digest.update(zeros)
+
+    (drive_file,) = await _upload(
+        hass, init_integration, [{"path": str(allowed_dir / "video.mp4")}]
+    )
+
+    stored = misskey.files[drive_file.id]
+    assert (stored.size, stored.sha256) == (size, digest.hexdigest())
+    assert misskey.calls("drive/files/create")[0].headers["Content-Length"]
+
+
+async def test_client_upload_stalls_then_times_out(
+    hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
+) -> None:
+    """Without an answer after the last chunk the upload fails after upload_timeout."""
+    client = init_integration.runtime_data.client
+    client.upload_timeout = 0.2
+    misskey.fail_next("drive/files/create", "hang")
+
+    with pytest.raises(MisskeyTimeoutError):
+        await client.upload_file(name="a.png", data=PNG)
+
+
+async def test_client_empty_413_and_size_mismatch(
+    hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
+) -> None:
+    """The framework's empty 413 is a file-too-large error; a short stream is refused."""
+    client = init_integration.runtime_data.client
+    misskey.fail_next("drive/files/create", "status", status=413)
+
+    with pytest.raises(MisskeyFileTooLargeError):
+        await client.upload_file(name="a.png", data=PNG)
+    with pytest.raises(MisskeyUploadSourceError):
+        await client.upload_file(name="a.png", data=PNG, size=len(PNG) + 1)
+    assert misskey.files == {}
+
+
+async def test_upload_without_drive_permission(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    allowed_dir: Path,
+) -> None:
+    """An account that did not grant write:drive is asked to re-authenticate."""
+    entry = MockConfigEntry(
+        domain=mock_config_entry.domain,
+        unique_id=mock_config_entry.unique_id,
+        data={
+            **mock_config_entry.data,
+            "i": authorize(misskey, ["read:account", "write:notes"]),
+        },
+    )
+    await _setup(hass, entry)
+    (allowed_dir / "a.png").write_bytes(PNG)
+
+    with pytest.raises(HomeAssistantError) as err:
+        await _upload(hass, entry, [{"path": str(allowed_dir / "a.png")}])
+
+    assert err.value.translation_key == "permission_denied"
+    assert any(entry.async_get_active_flows(hass, {"reauth"}))
