@@ -19,6 +19,7 @@ import hashlib
 import html
 import itertools
 import json
+import re
 import secrets
 import string
 import time
@@ -56,6 +57,15 @@ ERROR_IDS = {
 }
 
 KIND_STATUS = {"client": 400, "permission": 403, "server": 500}
+
+# How Misskey's authorization page names the permissions (its en-US locale).
+PERMISSION_LABELS = {
+    "read:account": "View your account information",
+    "write:account": "Edit your account information",
+    "write:notes": "Compose or delete notes",
+    "read:drive": "Access your Drive files and folders",
+    "write:drive": "Edit or delete your Drive files and folders",
+}
 
 # The variants of shared/reference/misskey-api.md.
 MISSKEY = "misskey"  # current Misskey (2025.x, 2026.x)
@@ -1011,8 +1021,14 @@ class MisskeyServer:
                 "h1{font-size:1.3em;color:#86b300}button{font-size:1em;padding:8px 22px;"
                 "border-radius:999px;border:0;margin-right:8px;cursor:pointer}"
                 ".allow{background:#86b300;color:#fff}.cancel{background:#ddd}"
-                "li{margin:2px 0}</style></head>"
-                f"<body><main>{body}</main></body></html>"
+                "li{margin:4px 0}.wrap{width:460px}header{display:flex;align-items:center;"
+                "gap:10px;margin:0 0 14px 4px;font-weight:bold}header .logo{width:28px;"
+                "height:28px;border-radius:8px;background:#86b300;color:#fff;display:flex;"
+                "align-items:center;justify-content:center}header small{color:#888;"
+                "font-weight:normal}code{color:#888;font-size:.85em}</style></head>"
+                f"<body><div class='wrap'><header><span class='logo'>M</span>"
+                f"{html.escape(self.name)} <small>{html.escape(self.url)}</small></header>"
+                f"<main>{body}</main></div></body></html>"
             ),
             status=status,
             content_type="text/html",
@@ -1034,11 +1050,16 @@ class MisskeyServer:
         if note is None:
             return self._page("Not found", "<h1>Not found</h1>", 404)
         cw = f"<p><b>CW:</b> {html.escape(note['cw'])}</p>" if note["cw"] else ""
+        # MFM's bold, the one markup the integration writes (a title line).
+        text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(note["text"] or ""))
+        user = note["user"]
         return self._page(
             "Note",
-            f"<h1>@{html.escape(note['user']['username'])}</h1>{cw}"
-            f"<p class='note-text' style='white-space:pre-wrap'>{html.escape(note['text'] or '')}</p>"
-            f"<p><small>{note['visibility']} · {note['createdAt']}</small></p>",
+            f"<h1>{html.escape(user['name'] or user['username'])} "
+            f"<small>@{html.escape(user['username'])}</small></h1>{cw}"
+            f"<p class='note-text' style='white-space:pre-wrap'>{text}</p>"
+            f"<p><small>{note['visibility']} · {note['createdAt']}</small></p>"
+            "<p><a href='/'>All notes</a></p>",
         )
 
     async def _auth_page(self, request: web.Request) -> web.Response:
@@ -1048,7 +1069,10 @@ class MisskeyServer:
         app = self.apps[session.app_id]
         if session.user_id is not None:
             return self._page("Misskey", "<h1>Already allowed</h1>")
-        permissions = "".join(f"<li>{html.escape(p)}</li>" for p in app.permission)
+        permissions = "".join(
+            f"<li>{html.escape(PERMISSION_LABELS.get(p, p))} <code>{html.escape(p)}</code></li>"
+            for p in app.permission
+        )
         return self._page(
             "Misskey",
             f"<h1>Allow {html.escape(app.name)} to access your account?</h1>"

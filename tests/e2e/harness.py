@@ -435,6 +435,26 @@ def screenshot(page: Page, name: str) -> Path:
     return path
 
 
+# Where doc_screenshot also writes: MISSKEY_HA_SCREENSHOTS=docs (relative to the
+# checkout) regenerates the README's pictures in docs/.
+SCREENSHOTS_ENV = "MISSKEY_HA_SCREENSHOTS"
+
+
+def doc_screenshot(page: Page, name: str) -> Path:
+    """Save what the viewport shows to e2e-artifacts/NAME.png, and to the docs.
+
+    The docs copy goes to $MISSKEY_HA_SCREENSHOTS/NAME.png when that is set.
+    """
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), animations="disabled", caret="hide")
+    if target := os.environ.get(SCREENSHOTS_ENV):
+        folder = REPO / target
+        folder.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, folder / f"{name}.png")
+    return path
+
+
 # --- a fake Misskey ----------------------------------------------------------
 
 
