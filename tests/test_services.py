@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -312,3 +313,94 @@ async def test_unknown_outcome_is_not_retried(
     assert exc.value.translation_key == "post_outcome_unknown"
     assert len(misskey.notes) == 1
     assert len(misskey.calls("notes/create")) == 1
+
+
+async def test_post_with_attachments(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    tmp_path: Path,
+) -> None:
+    """Files upload first, then the note carries them; the response has their IDs."""
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    (tmp_path / "a.png").write_bytes(b"\x89PNG first")
+    (tmp_path / "b.txt").write_bytes(b"second")
+    response = await post(
+        hass,
+        init_integration,
+        media=[
+            {"path": str(tmp_path / "a.png"), "alt_text": "A picture"},
+            {"path": str(tmp_path / "b.txt"), "sensitive": False},
+        ],
+        sensitive=True,
+    )
+    first, second = misskey.files.values()
+    assert (first.comment, first.is_sensitive) == ("A picture", True)
+    assert (second.comment, second.is_sensitive) == (None, False)
+    assert sent(misskey) == {"fileIds": [first.id, second.id]}
+    assert response["file_ids"] == [first.id, second.id]
+
+
+async def test_refused_note_deletes_its_files(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    tmp_path: Path,
+) -> None:
+    """Misskey refusing the note leaves no uploaded file behind."""
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    (tmp_path / "a.png").write_bytes(b"\x89PNG")
+    misskey.prohibited_words = ["forbidden"]
+    with pytest.raises(HomeAssistantError) as exc:
+        await post(
+            hass,
+            init_integration,
+            text="forbidden",
+            media=[{"path": str(tmp_path / "a.png")}],
+        )
+    assert exc.value.translation_key == "note_contains_prohibited_words"
+    assert len(misskey.calls("drive/files/create")) == 1
+    assert not misskey.files
+    assert not misskey.notes
+
+
+async def test_unknown_outcome_keeps_files(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    tmp_path: Path,
+) -> None:
+    """A note that may exist keeps its files, so it is not left with broken ones."""
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    (tmp_path / "a.png").write_bytes(b"\x89PNG")
+    init_integration.runtime_data.client.request_timeout = 0.3
+    misskey.fail_next("notes/create", "hang", delay=30, after=True)
+    with pytest.raises(HomeAssistantError) as exc:
+        await post(hass, init_integration, media=[{"path": str(tmp_path / "a.png")}])
+    assert exc.value.translation_key == "post_outcome_unknown"
+    assert len(misskey.files) == 1
+    assert not misskey.calls("drive/files/delete")
+
+
+async def test_failed_attachment_posts_nothing(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    tmp_path: Path,
+) -> None:
+    """A second attachment that fails: the first is deleted and no note is posted."""
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    (tmp_path / "a.png").write_bytes(b"\x89PNG")
+    with pytest.raises(HomeAssistantError) as exc:
+        await post(
+            hass,
+            init_integration,
+            text="Two files",
+            media=[
+                {"path": str(tmp_path / "a.png")},
+                {"path": str(tmp_path / "missing.png")},
+            ],
+        )
+    assert exc.value.translation_placeholders["index"] == "2"
+    assert not misskey.files
+    assert not misskey.calls("notes/create")

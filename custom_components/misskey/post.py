@@ -54,7 +54,7 @@ from .const import (
     VISIBILITIES,
 )
 from .coordinator import MisskeyDataUpdateCoordinator
-from .media import async_upload_attachments
+from .media import async_delete_files, async_upload_attachments
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -276,7 +276,7 @@ async def async_post_note(
         # The note may exist and show these files: keep them.
         raise
     except HomeAssistantError:
-        await _async_delete_files(coordinator, files)
+        await async_delete_files(coordinator, files)
         raise
 
 
@@ -309,20 +309,6 @@ async def _async_resolve_recipients(
             ) from err
         user_ids.append(user.id)
     return user_ids
-
-
-async def _async_delete_files(
-    coordinator: MisskeyDataUpdateCoordinator, files: list[DriveFile]
-) -> None:
-    for drive_file in files:
-        try:
-            await coordinator.client.delete_file(drive_file.id)
-        except MisskeyError as err:
-            _LOGGER.warning(
-                "Could not delete the uploaded file %s of a note that was not posted: %s",
-                drive_file.id,
-                err,
-            )
 
 
 async def async_create_note(
