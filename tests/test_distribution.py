@@ -100,6 +100,69 @@ HACS_ALLOWED = {
     "render_readme",
 }
 
+# Home Assistant's integration quality scale, as core's quality_scale.yaml files
+# list it (homeassistant/components/*/quality_scale.yaml).
+QUALITY_SCALE_RULES = {
+    "bronze": [
+        "action-setup",
+        "appropriate-polling",
+        "brands",
+        "common-modules",
+        "config-flow",
+        "config-flow-test-coverage",
+        "dependency-transparency",
+        "docs-actions",
+        "docs-conditions",
+        "docs-high-level-description",
+        "docs-installation-instructions",
+        "docs-removal-instructions",
+        "docs-triggers",
+        "entity-event-setup",
+        "entity-unique-id",
+        "has-entity-name",
+        "runtime-data",
+        "test-before-configure",
+        "test-before-setup",
+        "unique-config-entry",
+    ],
+    "silver": [
+        "action-exceptions",
+        "config-entry-unloading",
+        "docs-configuration-parameters",
+        "docs-installation-parameters",
+        "entity-unavailable",
+        "integration-owner",
+        "log-when-unavailable",
+        "parallel-updates",
+        "reauthentication-flow",
+        "test-coverage",
+    ],
+    "gold": [
+        "devices",
+        "diagnostics",
+        "discovery",
+        "discovery-update-info",
+        "docs-data-update",
+        "docs-examples",
+        "docs-known-limitations",
+        "docs-supported-devices",
+        "docs-supported-functions",
+        "docs-troubleshooting",
+        "docs-use-cases",
+        "dynamic-devices",
+        "entity-category",
+        "entity-device-class",
+        "entity-disabled-by-default",
+        "entity-translations",
+        "exception-translations",
+        "icon-translations",
+        "reconfiguration-flow",
+        "repair-issues",
+        "stale-devices",
+    ],
+    "platinum": ["async-dependency", "inject-websession", "strict-typing"],
+}
+
 FLOW_METHODS_WITH_STEP = {
     "async_show_form",
     "async_external_step",
@@ -315,6 +378,31 @@ def check_config_schema(root: Path) -> list[str]:
     if {"async_setup", "setup"} & names and "CONFIG_SCHEMA" not in assigned:
         return ["__init__.py has async_setup but no CONFIG_SCHEMA"]
     return []
+
+
+def check_quality_scale(root: Path) -> list[str]:
+    """quality_scale.yaml rates every rule: done, todo, or exempt with a reason."""
+    path = package(root) / "quality_scale.yaml"
+    if not path.is_file():
+        return ["quality_scale.yaml is missing"]
+    rules = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("rules") or {}
+    known = {rule for names in QUALITY_SCALE_RULES.values() for rule in names}
+    problems = [
+        f"quality scale rule {rule!r} is not rated"
+        for rule in sorted(known - set(rules))
+    ]
+    problems.extend(
+        f"{rule!r} is not a quality scale rule" for rule in sorted(set(rules) - known)
+    )
+    for rule, rating in rules.items():
+        status = rating.get("status") if isinstance(rating, dict) else rating
+        if status not in {"done", "todo", "exempt"}:
+            problems.append(f"quality scale rule {rule!r} has status {status!r}")
+        elif status == "exempt" and not (
+            isinstance(rating, dict) and rating.get("comment")
+        ):
+            problems.append(f"quality scale rule {rule!r} is exempt without a comment")
+    return problems
 
 
 # --- translations -------------------------------------------------------------
@@ -647,6 +735,7 @@ CHECKS: dict[str, Callable[[Path], list[str]]] = {
     "config_translations": check_config_translations,
     "code_translations": check_code_translations,
     "services": check_services,
+    "quality_scale": check_quality_scale,
 }
 
 
@@ -827,7 +916,31 @@ def use_new_exception(root: Path) -> None:
     )
 
 
+def edit_quality_scale(
+    change: Callable[[dict[str, Any]], None],
+) -> Callable[[Path], None]:
+    """Return a mutation of quality_scale.yaml's rules."""
+
+    def mutate(root: Path) -> None:
+        path = package(root) / "quality_scale.yaml"
+        data = yaml.safe_load(path.read_text())
+        change(data["rules"])
+        path.write_text(yaml.safe_dump(data))
+
+    return mutate
+
+
 MUTATIONS: dict[str, tuple[str, Callable[[Path], None], str]] = {
+    "quality-scale-rule-missing": (
+        "quality_scale",
+        edit_quality_scale(lambda rules: rules.pop("diagnostics")),
+        "'diagnostics' is not rated",
+    ),
+    "quality-scale-exempt-without-reason": (
+        "quality_scale",
+        edit_quality_scale(lambda rules: rules.__setitem__("discovery", "exempt")),
+        "without a comment",
+    ),
     "manifest-no-version": ("manifest", remove_manifest_key("version"), "'version'"),
     "manifest-no-codeowners": (
         "manifest",
