@@ -19,6 +19,7 @@ import hashlib
 import html
 import itertools
 import json
+import math
 import re
 import secrets
 import string
@@ -69,7 +70,7 @@ PERMISSION_LABELS = {
 
 # The variants of shared/reference/misskey-api.md.
 MISSKEY = "misskey"  # current Misskey (2025.x, 2026.x)
-MISSKEY_13 = "misskey13"  # Misskey up to 13.13 (and 12.x)
+MISSKEY_13 = "misskey13"  # Misskey 12.x up to 13.13; plays the 12.26 server seen
 FIREFISH = "firefish"
 FOUNDKEY = "foundkey"
 SHARKEY = "sharkey"
@@ -274,11 +275,11 @@ class MisskeyServer:
         self.prohibited_words: list[str] = []
         self.max_mentions: int | None = None
         self.public_becomes_home = False
-        self.max_note_text_length = 6000 if variant == SHARKEY else 3000
+        self.max_note_text_length = {SHARKEY: 6000, MISSKEY_13: 500}.get(variant, 3000)
         self.max_file_size = 256 * 1024 * 1024
         self.version = {
             MISSKEY: "2026.3.2",
-            MISSKEY_13: "13.13.2",
+            MISSKEY_13: "12.26.0",
             FIREFISH: "1.0.5-rc",
             FOUNDKEY: "13.0.0-preview6",
             SHARKEY: "2025.2.3",
@@ -309,6 +310,10 @@ class MisskeyServer:
         }
         # Endpoints that take multipart/form-data (with the file) instead of JSON.
         self._multipart_endpoints = {"drive/files/create"}
+        if variant == SHARKEY:
+            # Sharkey limits anonymous calls hard: two session polls a second,
+            # then 429 with Retry-After: 1.
+            self.limit("auth/session/userkey", 2, 1)
 
     # --- running -----------------------------------------------------------
 
@@ -457,8 +462,9 @@ class MisskeyServer:
         fault = self.faults[endpoint].popleft() if self.faults[endpoint] else None
         if fault is not None and not fault.after:
             return await self._fault_response(request, fault)
+        limit_headers: dict[str, str] = {}
         try:
-            self._check_rate_limit(endpoint)
+            limit_headers = self._check_rate_limit(endpoint)
             needs_credential, permission, handler = self._endpoints[endpoint]
             user = self._check_access(request, body, needs_credential, permission)
             if received is not None:
@@ -466,12 +472,15 @@ class MisskeyServer:
             else:
                 result = await handler(body, user)
         except ApiError as err:
+            err.headers = limit_headers | err.headers
             return self._error_response(err)
         if fault is not None:
             return await self._fault_response(request, fault)
-        if result is None:
-            return web.Response(status=204)
-        return web.json_response(result)
+        response = (
+            web.Response(status=204) if result is None else web.json_response(result)
+        )
+        response.headers.update(limit_headers)
+        return response
 
     async def _fault_response(
         self, request: web.Request, fault: Fault
@@ -541,7 +550,10 @@ class MisskeyServer:
                 max(1, round(retry_after)) if retry_after >= 1 else retry_after
             )
         }
-        if self.variant == SHARKEY:
+        if self.variant == MISSKEY_13:
+            # Misskey 12 sends no rate-limit headers and no info.
+            headers = {}
+        elif self.variant == SHARKEY:
             headers |= {
                 "X-RateLimit-Remaining": "0",
                 "X-RateLimit-Reset": str(retry_after),
@@ -556,17 +568,28 @@ class MisskeyServer:
             headers=headers,
         )
 
-    def _check_rate_limit(self, endpoint: str) -> None:
+    def _check_rate_limit(self, endpoint: str) -> dict[str, str]:
+        """Count the call; return the headers Sharkey sends on limited endpoints."""
         if endpoint not in self.rate_limits:
-            return
+            return {}
         calls, per = self.rate_limits[endpoint]
         hits = self._rate_hits[endpoint]
         now = time.monotonic()
         while hits and now - hits[0] >= per:
             hits.popleft()
         if len(hits) >= calls:
-            raise self._rate_limit_error(per - (now - hits[0]))
+            wait = per - (now - hits[0])
+            # Sharkey's limiter speaks in whole seconds.
+            raise self._rate_limit_error(
+                math.ceil(wait) if self.variant == SHARKEY else wait
+            )
         hits.append(now)
+        if self.variant != SHARKEY:
+            return {}
+        return {
+            "X-RateLimit-Clear": f"{per - (now - hits[0]):g}",
+            "X-RateLimit-Remaining": str(calls - len(hits)),
+        }
 
     def _check_access(
         self,
