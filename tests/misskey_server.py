@@ -242,10 +242,14 @@ class Request:
 class Fault:
     """An answer injected in place of the real one."""
 
-    kind: str  # "rate_limit", "server_error", "hang", "html", "drop", "status"
+    kind: str  # "rate_limit", "server_error", "hang", "html", "drop", "status", "json"
     retry_after: float = 1
     delay: float = 3600
     status: int = 500
+    # For "json": answer this body with ``status`` and these headers, as a
+    # misbehaving proxy or an unusual fork might.
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
     after: bool = False  # carry the call out first, then fail (the outcome is unknown)
 
 
@@ -499,6 +503,10 @@ class MisskeyServer:
             )
         if fault.kind == "status":
             return web.Response(status=fault.status)
+        if fault.kind == "json":
+            return web.json_response(
+                fault.body, status=fault.status, headers=fault.headers
+            )
         if fault.kind == "drop":
             assert request.transport is not None
             request.transport.close()
@@ -564,7 +572,8 @@ class MisskeyServer:
             status=429,
             info=None
             if self.variant == MISSKEY_13
-            else {"resetMs": int(retry_after * 1000)},
+            # When the limit resets, in epoch milliseconds.
+            else {"resetMs": int((time.time() + retry_after) * 1000)},
             headers=headers,
         )
 

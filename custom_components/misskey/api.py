@@ -14,6 +14,7 @@ import hashlib
 import ipaddress
 import json
 import re
+import time
 from typing import IO, Any, Final
 
 import aiohttp
@@ -685,8 +686,10 @@ def _rate_limited(
     try:
         retry_after = float(response.headers["Retry-After"])
     except KeyError, ValueError:
+        # resetMs is when the limit resets (epoch milliseconds), not a duration:
+        # Misskey derives its Retry-After as resetMs - now.
         reset_ms = err.info.get("resetMs")
         if isinstance(reset_ms, (int, float)):
-            retry_after = max(float(reset_ms) / 1000, 0.0)
+            retry_after = max(float(reset_ms) / 1000 - time.time(), 0.0)
     err.retry_after = retry_after
     return err
