@@ -21,8 +21,6 @@ from typing import IO, Any, Final
 import aiohttp
 from yarl import URL
 
-from homeassistant.components import image
-from homeassistant.components.media_source import async_resolve_media
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -325,6 +323,13 @@ async def _async_open_media(
         entity_id = media_content_id.removeprefix(_IMAGE_PREFIX)
         content, content_type = await _async_snapshot(hass, entity_id, camera=False)
     else:
+        if "media_source" not in hass.config.components:
+            raise _SourceError("media_unavailable", error="Media Source not loaded")
+        # Imported here, where it is loaded already: importing it with this
+        # module would bring in the frontend and more (~0.1 s at start-up)
+        # for Home Assistants that do not use media sources.
+        from homeassistant.components.media_source import async_resolve_media  # noqa: PLC0415
+
         try:
             media = await async_resolve_media(hass, media_content_id, None)
         except HomeAssistantError as err:
@@ -349,12 +354,19 @@ async def _async_snapshot(
     """Return a camera's snapshot or an image entity's image, and its type."""
     try:
         if camera:
+            if "camera" not in hass.config.components:
+                raise _SourceError("media_unavailable", error="Camera not loaded")
             # Imported here: the camera integration's requirements are only
             # installed once it is set up, which a camera snapshot implies.
             from homeassistant.components import camera as camera_component  # noqa: PLC0415
 
             snapshot = await camera_component.async_get_image(hass, entity_id)
             return snapshot.content, snapshot.content_type
+        if "image" not in hass.config.components:
+            raise _SourceError("media_unavailable", error="Image not loaded")
+        # Imported here, where it is loaded already (see media sources above).
+        from homeassistant.components import image  # noqa: PLC0415
+
         picture = await image.async_get_image(hass, entity_id)
     except (HomeAssistantError, KeyError, ImportError) as err:
         raise _SourceError("media_unavailable", error=str(err) or repr(err)) from err
