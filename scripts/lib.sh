@@ -103,6 +103,7 @@ in_root() {
     mount --bind /sys '$ROOT/sys'
     exec chroot '$ROOT' /usr/bin/env -i HOME=/root PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
       LANG=C.UTF-8 TERM=\"\${TERM:-dumb}\" CI=\"\${CI:-}\" MISSKEY_HA_SCREENSHOTS=\"\${MISSKEY_HA_SCREENSHOTS:-}\" MISSKEY_HA_IN_ROOT=1 \
+      MISSKEY_HA_REQUIREMENTS=\"\${MISSKEY_HA_REQUIREMENTS:-}\" \
       /bin/bash -c 'cd $ROOT_REPO && exec \"\$@\"' bash $q
   "
 }
