@@ -53,6 +53,7 @@ ERROR_IDS = {
     "YOU_HAVE_BEEN_BLOCKED": "b390d7e1-8a5e-46ed-b625-06271cafd3d3",
     "NO_SUCH_USER": "4362f8dc-731f-4ad8-a694-be5a88922a24",
     "MAX_LENGTH": "3ac74a84-8fd5-4bb0-870f-01804f82ce16",
+    "MAX_CW_LENGTH": "7004c478-bda3-4b4f-acb2-4316398c9d52",
     "MAX_FILE_SIZE_EXCEEDED": "b9d8c348-33f0-4673-b9a9-5d4da058977a",
     "ACCESS_DENIED": "5eb8d909-2540-4970-90b8-dd6f86088121",
 }
@@ -281,6 +282,8 @@ class MisskeyServer:
         self.public_becomes_home = False
         self.max_note_text_length = {SHARKEY: 6000, MISSKEY_13: 500}.get(variant, 3000)
         self.max_file_size = 256 * 1024 * 1024
+        # Misskey's is fixed; Sharkey's follows its config and meta says it.
+        self.max_cw_length = 500 if variant == SHARKEY else 100
         self.version = {
             MISSKEY: "2026.3.2",
             MISSKEY_13: "12.26.0",
@@ -668,7 +671,7 @@ class MisskeyServer:
             "features": {"registration": False, "miauth": True},
         }
         if self.variant == SHARKEY:
-            meta |= {"maxCwLength": 500, "maxAltTextLength": 20000}
+            meta |= {"maxCwLength": self.max_cw_length, "maxAltTextLength": 20000}
         return meta
 
     async def _app_create(
@@ -882,8 +885,15 @@ class MisskeyServer:
         if cw is not None:
             if not isinstance(cw, str):
                 raise invalid_param("cw", "must be string")
-            if not 1 <= len(cw) <= 100:
-                raise invalid_param("cw", "must NOT have more than 100 characters")
+            if len(cw) > self.max_cw_length and self.variant == SHARKEY:
+                raise ApiError(
+                    "MAX_CW_LENGTH",
+                    "You tried posting a content warning which is too long.",
+                )
+            if not 1 <= len(cw) <= self.max_cw_length:
+                raise invalid_param(
+                    "cw", f"must NOT have more than {self.max_cw_length} characters"
+                )
         visibility = body.get("visibility", "public")
         if visibility not in VISIBILITIES:
             raise invalid_param(

@@ -178,3 +178,30 @@ async def test_post_with_revoked_credential(
     await hass.async_block_till_done()
     assert len(reauth_flows(hass)) == 1
     assert not misskey.notes
+
+
+async def test_content_warning_limit(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    variant: str,
+) -> None:
+    """The content warning may be as long as meta's maxCwLength (Sharkey), else 100."""
+    limit = misskey.max_cw_length
+    assert limit == (500 if variant == SHARKEY else 100)
+    service = f"{DOMAIN}_{slugify(init_integration.title)}"
+    await hass.services.async_call(
+        NOTIFY_DOMAIN,
+        service,
+        {ATTR_MESSAGE: "Spoiler", "data": {"cw": "c" * limit}},
+        blocking=True,
+    )
+    with pytest.raises(ServiceValidationError) as err:
+        await hass.services.async_call(
+            NOTIFY_DOMAIN,
+            service,
+            {ATTR_MESSAGE: "Spoiler", "data": {"cw": "c" * (limit + 1)}},
+            blocking=True,
+        )
+    assert err.value.translation_key == "cw_too_long"
+    assert [note["cw"] for note in misskey.notes.values()] == ["c" * limit]
