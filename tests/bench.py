@@ -57,7 +57,7 @@ import custom_components.misskey  # noqa: F401
 from custom_components.misskey.const import CONF_CREDENTIAL, DOMAIN
 from custom_components.misskey.post import async_post_note
 from homeassistant import loader, runner
-from homeassistant.components.notify import NotifyEntity
+from homeassistant.components.notify import BaseNotificationService, NotifyEntity
 from homeassistant.components.notify.const import DATA_COMPONENT as NOTIFY_COMPONENT
 from homeassistant.const import CONF_URL
 from homeassistant.core import (
@@ -200,6 +200,18 @@ class ReferenceNotifyEntity(NotifyEntity):
         await self._bare(message)
 
 
+class ReferenceNotificationService(BaseNotificationService):
+    """A legacy notify service with no integration behind it."""
+
+    def __init__(self, bare: Poster) -> None:
+        """Post with the bare request."""
+        self._bare = bare
+
+    async def async_send_message(self, message: str = "", **kwargs: Any) -> None:
+        """Send the bare request."""
+        await self._bare(message)
+
+
 async def posters(
     hass: HomeAssistant,
     entry: MockConfigEntry,
@@ -231,10 +243,8 @@ async def posters(
     async def post_note(text: str) -> None:
         await async_post_note(hass, coordinator, text, {})
 
-    async def notify_legacy(text: str) -> None:
-        await hass.services.async_call(
-            "notify", service, {"message": text}, blocking=True
-        )
+    async def notify_service(name: str, text: str) -> None:
+        await hass.services.async_call("notify", name, {"message": text}, blocking=True)
 
     async def send_message_to(target: str, text: str) -> None:
         await hass.services.async_call(
@@ -254,6 +264,9 @@ async def posters(
         await bare(call.data["text"])
         return {}
 
+    legacy_reference = ReferenceNotificationService(bare)
+    await legacy_reference.async_setup(hass, "bench_reference", "bench_reference")
+    await legacy_reference.async_register_services()
     hass.services.async_register(
         "bench",
         "post",
@@ -265,6 +278,7 @@ async def posters(
     await hass.data[NOTIFY_COMPONENT].async_add_entities([reference])
     assert reference.entity_id is not None
     bare_name = "bare aiohttp notes/create"
+    legacy_ref = "  (reference: notify service, no integration)"
     send_ref = "  (reference: send_message, no integration)"
     action_ref = "  (reference: action, no integration)"
     return {
@@ -272,7 +286,11 @@ async def posters(
         # The integration's own layers, without Home Assistant's service call.
         "  MisskeyClient.create_note": (client, bare_name),
         "  post.async_post_note": (post_note, bare_name),
-        f"notify.{DOMAIN}_<account>": (notify_legacy, bare_name),
+        legacy_ref: (functools.partial(notify_service, "bench_reference"), bare_name),
+        f"notify.{DOMAIN}_<account>": (
+            functools.partial(notify_service, service),
+            legacy_ref,
+        ),
         send_ref: (functools.partial(send_message_to, reference.entity_id), bare_name),
         "notify.send_message": (
             functools.partial(send_message_to, entity_id),
