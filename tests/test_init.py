@@ -13,6 +13,7 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.misskey.const import CONF_CREDENTIAL, DOMAIN, UPDATE_INTERVAL
+from custom_components.misskey.notify import CONF_ENTRY_ID, async_get_service
 from homeassistant.components.notify import (
     ATTR_MESSAGE,
     DOMAIN as NOTIFY_DOMAIN,
@@ -23,6 +24,7 @@ from homeassistant.const import ATTR_ENTITY_ID, CONF_URL, STATE_UNAVAILABLE, Pla
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
 from homeassistant.util import slugify
 
 from .conftest import authorize
@@ -295,3 +297,15 @@ async def test_unload_leaves_nothing_behind(
         Platform.NOTIFY,
         Platform.SENSOR,
     }
+
+
+async def test_notify_service_only_by_discovery(
+    hass: HomeAssistant, misskey: MisskeyServer
+) -> None:
+    """The notify service comes from an entry: YAML or a vanished entry makes none."""
+    assert await async_setup_component(
+        hass, NOTIFY_DOMAIN, {NOTIFY_DOMAIN: [{"platform": DOMAIN, "name": "yaml"}]}
+    )
+    await hass.async_block_till_done()
+    assert not hass.services.has_service(NOTIFY_DOMAIN, "yaml")
+    assert await async_get_service(hass, {}, {CONF_ENTRY_ID: "gone"}) is None
