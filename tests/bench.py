@@ -808,8 +808,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--rounds", type=int, default=1000, help="notes per way")
     parser.add_argument("--burst", type=int, default=200, help="notes in the burst")
-    parser.add_argument("--burst-calls", type=int, default=50)
-    parser.add_argument("--burst-per", type=float, default=2.0)
+    parser.add_argument(
+        "--burst-calls", type=int, default=50, help="notes the server allows..."
+    )
+    parser.add_argument(
+        "--burst-per", type=float, default=2.0, help="...per this many seconds"
+    )
     parser.add_argument(
         "--variant",
         choices=VARIANTS,
