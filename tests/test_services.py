@@ -404,3 +404,39 @@ async def test_failed_attachment_posts_nothing(
     assert exc.value.translation_placeholders["index"] == "2"
     assert not misskey.files
     assert not misskey.calls("notes/create")
+
+
+async def test_rate_limited_upload_is_waited_out(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    tmp_path: Path,
+) -> None:
+    """An upload refused with 429 is sent again, whole, after Retry-After."""
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    (tmp_path / "a.png").write_bytes(b"\x89PNG" + bytes(200_000))
+    misskey.fail_next("drive/files/create", "rate_limit", retry_after=0.05)
+    response = await post(
+        hass, init_integration, media=[{"path": str(tmp_path / "a.png")}]
+    )
+    (drive_file,) = misskey.files.values()
+    assert drive_file.size == 200_004
+    assert response["file_ids"] == [drive_file.id]
+    assert len(misskey.calls("drive/files/create")) == 2
+
+
+async def test_rate_limited_upload_too_long(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    tmp_path: Path,
+) -> None:
+    """A Retry-After longer than we wait names the attachment; nothing is posted."""
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    (tmp_path / "a.png").write_bytes(b"\x89PNG")
+    misskey.fail_next("drive/files/create", "rate_limit", retry_after=3600)
+    with pytest.raises(HomeAssistantError) as exc:
+        await post(hass, init_integration, media=[{"path": str(tmp_path / "a.png")}])
+    assert exc.value.translation_key == "attachment_rate_limited"
+    assert exc.value.translation_placeholders["retry_after"] == "3600"
+    assert not misskey.notes

@@ -8,11 +8,12 @@ field ``i`` because the ``Authorization`` header only exists from Misskey 13.14.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 import hashlib
 import ipaddress
 import json
+import logging
 import re
 import time
 from typing import IO, Any, Final
@@ -20,6 +21,8 @@ from typing import IO, Any, Final
 import aiohttp
 from aiohttp.payload import AsyncIterablePayload
 from yarl import URL
+
+_LOGGER = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_MAX_NOTE_TEXT_LENGTH: Final = 3000
@@ -246,6 +249,26 @@ class DriveFile:
             url=data.get("url"),
             raw=data,
         )
+
+
+async def retry_rate_limited[T](call: Callable[[], Awaitable[T]], max_wait: float) -> T:
+    """Await ``call()``, repeating it after each 429 for at most ``max_wait`` s in all.
+
+    A call Misskey refused with 429 did nothing, so repeating it cannot do
+    anything twice. The last MisskeyRateLimitError is raised once waiting
+    longer would exceed ``max_wait``.
+    """
+    waited = 0.0
+    while True:
+        try:
+            return await call()
+        except MisskeyRateLimitError as err:
+            wait = err.retry_after if err.retry_after is not None else 1.0
+            if waited + wait > max_wait:
+                raise
+            _LOGGER.debug("Rate limited; trying again in %s s", wait)
+            await asyncio.sleep(wait)
+            waited += wait
 
 
 def credential_from_access_token(access_token: str, app_secret: str) -> str:

@@ -33,6 +33,7 @@ from .api import (
     MisskeyPermissionDeniedError,
     MisskeyRateLimitError,
     UploadData,
+    retry_rate_limited,
 )
 from .const import (
     ATTR_ALT_TEXT,
@@ -44,6 +45,7 @@ from .const import (
     DOMAIN,
     MAX_ALT_TEXT_LENGTH,
     MAX_ATTACHMENTS,
+    RATE_LIMIT_MAX_WAIT,
 )
 from .coordinator import MisskeyDataUpdateCoordinator
 
@@ -253,8 +255,13 @@ async def _async_upload(
     attachment: _Attachment,
     max_size: int,
 ) -> DriveFile:
-    """Read one attachment's source and stream it to the drive."""
-    try:
+    """Read one attachment's source and stream it to the drive.
+
+    A 429 is waited out like a note's: the source is opened again for each try,
+    as the refused upload consumed it and Misskey kept nothing.
+    """
+
+    async def upload() -> DriveFile:
         async with _async_open(hass, attachment, max_size) as source:
             if source.size is not None and source.size > max_size:
                 raise _too_large(max_size)
@@ -266,6 +273,9 @@ async def _async_upload(
                 is_sensitive=attachment.sensitive,
                 size=source.size,
             )
+
+    try:
+        return await retry_rate_limited(upload, RATE_LIMIT_MAX_WAIT)
     except _SourceError as err:
         raise attachment.error(
             err.key, validation=err.validation, **err.placeholders

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 import logging
@@ -28,6 +27,7 @@ from .api import (
     MisskeyRateLimitError,
     MisskeyServerError,
     Note,
+    retry_rate_limited,
 )
 from .const import (
     ATTR_CHANNEL,
@@ -320,23 +320,18 @@ async def async_create_note(
     timeout or a broken connection leaves the outcome unknown: that is
     reported, never retried.
     """
-    waited = 0.0
-    while True:
-        try:
-            return await coordinator.client.create_note(params)
-        except MisskeyRateLimitError as err:
-            wait = err.retry_after if err.retry_after is not None else 1.0
-            if waited + wait > RATE_LIMIT_MAX_WAIT:
-                raise HomeAssistantError(
-                    translation_domain=DOMAIN,
-                    translation_key="rate_limited",
-                    translation_placeholders={"retry_after": str(round(wait))},
-                ) from err
-            _LOGGER.debug("Rate limited; posting again in %s s", wait)
-            await asyncio.sleep(wait)
-            waited += wait
-        except MisskeyError as err:
-            raise _post_error(coordinator, err) from err
+    try:
+        return await retry_rate_limited(
+            lambda: coordinator.client.create_note(params), RATE_LIMIT_MAX_WAIT
+        )
+    except MisskeyRateLimitError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="rate_limited",
+            translation_placeholders={"retry_after": str(round(err.retry_after or 0))},
+        ) from err
+    except MisskeyError as err:
+        raise _post_error(coordinator, err) from err
 
 
 def _post_error(
