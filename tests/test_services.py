@@ -315,22 +315,29 @@ async def test_unknown_outcome_is_not_retried(
     assert len(misskey.calls("notes/create")) == 1
 
 
+@pytest.fixture
+def picture(hass: HomeAssistant, tmp_path: Path) -> Path:
+    """Return a file in a folder Home Assistant may read from."""
+    hass.config.allowlist_external_dirs = {str(tmp_path)}
+    path = tmp_path / "a.png"
+    path.write_bytes(b"\x89PNG" + bytes(200_000))
+    return path
+
+
 async def test_post_with_attachments(
     hass: HomeAssistant,
     misskey: MisskeyServer,
     init_integration: MockConfigEntry,
-    tmp_path: Path,
+    picture: Path,
 ) -> None:
     """Files upload first, then the note carries them; the response has their IDs."""
-    hass.config.allowlist_external_dirs = {str(tmp_path)}
-    (tmp_path / "a.png").write_bytes(b"\x89PNG first")
-    (tmp_path / "b.txt").write_bytes(b"second")
+    (picture.parent / "b.txt").write_bytes(b"second")
     response = await post(
         hass,
         init_integration,
         media=[
-            {"path": str(tmp_path / "a.png"), "alt_text": "A picture"},
-            {"path": str(tmp_path / "b.txt"), "sensitive": False},
+            {"path": str(picture), "alt_text": "A picture"},
+            {"path": str(picture.parent / "b.txt"), "sensitive": False},
         ],
         sensitive=True,
     )
@@ -345,18 +352,16 @@ async def test_refused_note_deletes_its_files(
     hass: HomeAssistant,
     misskey: MisskeyServer,
     init_integration: MockConfigEntry,
-    tmp_path: Path,
+    picture: Path,
 ) -> None:
     """Misskey refusing the note leaves no uploaded file behind."""
-    hass.config.allowlist_external_dirs = {str(tmp_path)}
-    (tmp_path / "a.png").write_bytes(b"\x89PNG")
     misskey.prohibited_words = ["forbidden"]
     with pytest.raises(HomeAssistantError) as exc:
         await post(
             hass,
             init_integration,
             text="forbidden",
-            media=[{"path": str(tmp_path / "a.png")}],
+            media=[{"path": str(picture)}],
         )
     assert exc.value.translation_key == "note_contains_prohibited_words"
     assert len(misskey.calls("drive/files/create")) == 1
@@ -368,15 +373,13 @@ async def test_unknown_outcome_keeps_files(
     hass: HomeAssistant,
     misskey: MisskeyServer,
     init_integration: MockConfigEntry,
-    tmp_path: Path,
+    picture: Path,
 ) -> None:
     """A note that may exist keeps its files, so it is not left with broken ones."""
-    hass.config.allowlist_external_dirs = {str(tmp_path)}
-    (tmp_path / "a.png").write_bytes(b"\x89PNG")
     init_integration.runtime_data.client.request_timeout = 0.3
     misskey.fail_next("notes/create", "hang", delay=30, after=True)
     with pytest.raises(HomeAssistantError) as exc:
-        await post(hass, init_integration, media=[{"path": str(tmp_path / "a.png")}])
+        await post(hass, init_integration, media=[{"path": str(picture)}])
     assert exc.value.translation_key == "post_outcome_unknown"
     assert len(misskey.files) == 1
     assert not misskey.calls("drive/files/delete")
@@ -386,19 +389,17 @@ async def test_failed_attachment_posts_nothing(
     hass: HomeAssistant,
     misskey: MisskeyServer,
     init_integration: MockConfigEntry,
-    tmp_path: Path,
+    picture: Path,
 ) -> None:
     """A second attachment that fails: the first is deleted and no note is posted."""
-    hass.config.allowlist_external_dirs = {str(tmp_path)}
-    (tmp_path / "a.png").write_bytes(b"\x89PNG")
     with pytest.raises(HomeAssistantError) as exc:
         await post(
             hass,
             init_integration,
             text="Two files",
             media=[
-                {"path": str(tmp_path / "a.png")},
-                {"path": str(tmp_path / "missing.png")},
+                {"path": str(picture)},
+                {"path": str(picture.parent / "missing.png")},
             ],
         )
     assert exc.value.translation_placeholders["index"] == "2"
@@ -410,15 +411,11 @@ async def test_rate_limited_upload_is_waited_out(
     hass: HomeAssistant,
     misskey: MisskeyServer,
     init_integration: MockConfigEntry,
-    tmp_path: Path,
+    picture: Path,
 ) -> None:
     """An upload refused with 429 is sent again, whole, after Retry-After."""
-    hass.config.allowlist_external_dirs = {str(tmp_path)}
-    (tmp_path / "a.png").write_bytes(b"\x89PNG" + bytes(200_000))
     misskey.fail_next("drive/files/create", "rate_limit", retry_after=0.05)
-    response = await post(
-        hass, init_integration, media=[{"path": str(tmp_path / "a.png")}]
-    )
+    response = await post(hass, init_integration, media=[{"path": str(picture)}])
     (drive_file,) = misskey.files.values()
     assert drive_file.size == 200_004
     assert response["file_ids"] == [drive_file.id]
@@ -429,14 +426,12 @@ async def test_rate_limited_upload_too_long(
     hass: HomeAssistant,
     misskey: MisskeyServer,
     init_integration: MockConfigEntry,
-    tmp_path: Path,
+    picture: Path,
 ) -> None:
     """A Retry-After longer than we wait names the attachment; nothing is posted."""
-    hass.config.allowlist_external_dirs = {str(tmp_path)}
-    (tmp_path / "a.png").write_bytes(b"\x89PNG")
     misskey.fail_next("drive/files/create", "rate_limit", retry_after=3600)
     with pytest.raises(HomeAssistantError) as exc:
-        await post(hass, init_integration, media=[{"path": str(tmp_path / "a.png")}])
+        await post(hass, init_integration, media=[{"path": str(picture)}])
     assert exc.value.translation_key == "attachment_rate_limited"
     assert exc.value.translation_placeholders["retry_after"] == "3600"
     assert not misskey.notes
