@@ -35,6 +35,18 @@ def notify_entity_id(hass: HomeAssistant, entry: MockConfigEntry) -> str:
     return entity_id
 
 
+async def send_message(
+    hass: HomeAssistant, entry: MockConfigEntry, message: str, title: str | None = None
+) -> None:
+    """Call notify.send_message on the entry's notify entity."""
+    data = {ATTR_ENTITY_ID: notify_entity_id(hass, entry), ATTR_MESSAGE: message}
+    if title is not None:
+        data[ATTR_TITLE] = title
+    await hass.services.async_call(
+        NOTIFY_DOMAIN, SERVICE_SEND_MESSAGE, data, blocking=True
+    )
+
+
 def notify_service(misskey: MisskeyServer) -> str:
     """Return the name of the account's notify service."""
     host = misskey.url.removeprefix("http://").replace(".", "_").replace(":", "_")
@@ -50,25 +62,17 @@ async def test_send_message_posts_a_note(
     hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
 ) -> None:
     """notify.send_message posts the message, with the title as a bold first line."""
-    entity_id = notify_entity_id(hass, init_integration)
-    await hass.services.async_call(
-        NOTIFY_DOMAIN,
-        SERVICE_SEND_MESSAGE,
-        {ATTR_ENTITY_ID: entity_id, ATTR_MESSAGE: "The washing machine is done."},
-        blocking=True,
-    )
-    await hass.services.async_call(
-        NOTIFY_DOMAIN,
-        SERVICE_SEND_MESSAGE,
-        {ATTR_ENTITY_ID: entity_id, ATTR_MESSAGE: "Dry it now.", ATTR_TITLE: "Laundry"},
-        blocking=True,
-    )
+    await send_message(hass, init_integration, "The washing machine is done.")
+    await send_message(hass, init_integration, "Dry it now.", "Laundry")
     texts = [note["text"] for note in misskey.notes.values()]
     assert texts == ["The washing machine is done.", "**Laundry**\nDry it now."]
     body = last_note(misskey)
     assert body["i"] == init_integration.data["i"]
     assert set(body) == {"i", "text"}
-    assert hass.states.get(entity_id).state != "unknown"
+    # The entity records when it last posted.
+    state = hass.states.get(notify_entity_id(hass, init_integration))
+    assert state is not None
+    assert state.state != "unknown"
 
 
 async def test_notify_service_with_data(
@@ -145,15 +149,7 @@ async def test_failed_post_raises(
     init_integration.runtime_data.client.request_timeout = 0.3
     misskey.fail_next("notes/create", fault, **kwargs)
     with pytest.raises(exception) as exc:
-        await hass.services.async_call(
-            NOTIFY_DOMAIN,
-            SERVICE_SEND_MESSAGE,
-            {
-                ATTR_ENTITY_ID: notify_entity_id(hass, init_integration),
-                ATTR_MESSAGE: "Hi",
-            },
-            blocking=True,
-        )
+        await send_message(hass, init_integration, "Hi")
     assert exc.value.translation_key == key
     assert len(misskey.calls("notes/create")) == 1
 
@@ -185,13 +181,5 @@ async def test_cannot_connect(
     # Let the client see its kept-alive connection close.
     await asyncio.sleep(0.1)
     with pytest.raises(HomeAssistantError) as exc:
-        await hass.services.async_call(
-            NOTIFY_DOMAIN,
-            SERVICE_SEND_MESSAGE,
-            {
-                ATTR_ENTITY_ID: notify_entity_id(hass, init_integration),
-                ATTR_MESSAGE: "Hi",
-            },
-            blocking=True,
-        )
+        await send_message(hass, init_integration, "Hi")
     assert exc.value.translation_key == "cannot_connect"

@@ -52,11 +52,7 @@ class MisskeyDataUpdateCoordinator(DataUpdateCoordinator[Account]):
         try:
             self.meta = await self.client.meta()
         except MisskeyError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="update_failed",
-                translation_placeholders={"error": str(err)},
-            ) from err
+            raise _update_failed(err) from err
 
     async def _async_update_data(self) -> Account:
         """Read the account; a refused credential starts re-authentication."""
@@ -68,8 +64,12 @@ class MisskeyDataUpdateCoordinator(DataUpdateCoordinator[Account]):
                 translation_key="authentication_failed",
             ) from err
         except MisskeyError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="update_failed",
-                translation_placeholders={"error": str(err)},
-            ) from err
+            raise _update_failed(err) from err
+
+
+def _update_failed(err: MisskeyError) -> UpdateFailed:
+    return UpdateFailed(
+        translation_domain=DOMAIN,
+        translation_key="update_failed",
+        translation_placeholders={"error": str(err)},
+    )
