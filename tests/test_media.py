@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
+import gzip
 import hashlib
 import os
 from pathlib import Path
@@ -14,15 +16,26 @@ from aiohttp import web
 import pytest
 from pytest_homeassistant_custom_component.common import (
     MockConfigEntry,
+    MockModule,
+    mock_integration,
+    mock_platform,
     setup_test_component_platform,
 )
 
+from custom_components.misskey import media
 from custom_components.misskey.api import (
     MisskeyFileTooLargeError,
     MisskeyTimeoutError,
     MisskeyUploadSourceError,
 )
+from custom_components.misskey.const import DOMAIN, SERVICE_POST
 from custom_components.misskey.media import async_upload_attachments
+from homeassistant.components.image import ImageEntity
+from homeassistant.components.media_source import (
+    MediaSource,
+    MediaSourceItem,
+    PlayMedia,
+)
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.setup import async_setup_component
@@ -152,6 +165,7 @@ async def test_upload_with_own_name_and_no_alt_text(
         ({"path": "/a", "url": "http://127.0.0.1/a"}, "attachment_source"),
         ({"path": "/etc/hostname"}, "path_not_allowed"),
         ({"url": "ftp://127.0.0.1/a.png"}, "url_invalid"),
+        ({"url": "http://[::1/a.png?token=secret"}, "url_invalid"),
         ({"url": "http://example.invalid/a.png"}, "url_not_allowed"),
         (
             {
@@ -180,6 +194,7 @@ async def test_invalid_attachment_uploads_nothing(
 
     assert err.value.translation_key == key
     assert err.value.translation_placeholders["index"] == "2"
+    assert "secret" not in str(err.value.translation_placeholders)
     assert misskey.calls("drive/files/create") == []
 
 
@@ -534,3 +549,392 @@ async def test_upload_without_drive_permission(
 
     assert err.value.translation_key == "permission_denied"
     assert any(entry.async_get_active_flows(hass, {"reauth"}))
+
+
+# --- What users meet through misskey.post: each failure names the attachment,
+# --- keeps nothing in the drive and posts no note.
+
+
+async def _post(hass: HomeAssistant, media: list[dict[str, Any]]) -> None:
+    await hass.services.async_call(
+        DOMAIN, SERVICE_POST, {"text": "With media", "media": media}, blocking=True
+    )
+
+
+def _assert_nothing_kept(misskey: MisskeyServer) -> None:
+    assert misskey.files == {}
+    assert misskey.notes == {}
+
+
+async def test_image_entity(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+) -> None:
+    """An image entity's image is posted byte for byte, named after the entity."""
+    png = b"\x89PNG\r\n\x1a\n" + os.urandom(4096)
+
+    class Doorbell(ImageEntity):
+        _attr_name = "Doorbell"
+        _attr_content_type = "image/png"
+
+        async def async_image(self) -> bytes | None:
+            return png
+
+    setup_test_component_platform(hass, "image", [Doorbell(hass)])
+    assert await async_setup_component(hass, "image", {"image": {"platform": "test"}})
+    await hass.async_block_till_done()
+
+    response = await hass.services.async_call(
+        DOMAIN,
+        SERVICE_POST,
+        {
+            "text": "Someone rang",
+            "media": [
+                {
+                    "media_content_id": "media-source://image/image.doorbell",
+                    "media_content_type": "image/png",
+                    "alt_text": "The doorbell camera",
+                }
+            ],
+        },
+        blocking=True,
+        return_response=True,
+    )
+
+    (stored,) = misskey.files.values()
+    assert (stored.name, stored.type) == ("doorbell.png", "image/png")
+    assert (stored.sha256, stored.size) == (_sha256(png), len(png))
+    assert stored.comment == "The doorbell camera"
+    assert response is not None
+    assert response["file_ids"] == [stored.id]
+    (note,) = misskey.notes.values()
+    assert note["fileIds"] == [stored.id]
+
+    # The whole value of a media selector is accepted as well.
+    (drive_file,) = await _upload(
+        hass,
+        init_integration,
+        [
+            {
+                "media_content_id": {
+                    "media_content_id": "media-source://image/image.doorbell"
+                }
+            }
+        ],
+    )
+    assert misskey.files[drive_file.id].sha256 == _sha256(png)
+
+    # An image entity that does not exist is named in the error.
+    with pytest.raises(HomeAssistantError) as err:
+        await _post(hass, [{"media_content_id": "media-source://image/image.nothing"}])
+    assert err.value.translation_key == "media_unavailable"
+    assert err.value.translation_placeholders["source"] == (
+        "media-source://image/image.nothing"
+    )
+
+
+@pytest.mark.parametrize(
+    ("media_content_id", "error"),
+    [
+        ("media-source://camera/camera.front_door", "Camera not loaded"),
+        ("media-source://image/image.doorbell", "Image not loaded"),
+        ("media-source://media_source/local/garden.png", "Media Source not loaded"),
+    ],
+)
+async def test_media_integration_not_loaded(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    allowed_dir: Path,
+    media_content_id: str,
+    error: str,
+) -> None:
+    """A snapshot or media source whose integration is not set up is reported."""
+    (allowed_dir / "ok.png").write_bytes(PNG)
+
+    with pytest.raises(HomeAssistantError) as err:
+        await _post(
+            hass,
+            [
+                {"path": str(allowed_dir / "ok.png")},
+                {"media_content_id": media_content_id},
+            ],
+        )
+
+    assert err.value.translation_key == "media_unavailable"
+    assert err.value.translation_placeholders == {
+        "index": "2",
+        "source": media_content_id,
+        "error": error,
+    }
+    assert len(misskey.calls("drive/files/create")) == 1
+    _assert_nothing_kept(misskey)
+
+
+async def test_media_source_without_local_file(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+) -> None:
+    """A media source that only resolves to a URL cannot be attached."""
+
+    class Radio(MediaSource):
+        async def async_resolve_media(self, item: MediaSourceItem) -> PlayMedia:
+            return PlayMedia("https://radio.invalid/stream.mp3", "audio/mpeg")
+
+    async def async_get_media_source(hass: HomeAssistant) -> MediaSource:
+        return Radio("radio_source")
+
+    platform = types.ModuleType("radio_source.media_source")
+    platform.async_get_media_source = async_get_media_source  # type: ignore[attr-defined]
+    mock_integration(hass, MockModule("radio_source"))
+    mock_platform(hass, "radio_source.media_source", platform)
+    assert await async_setup_component(hass, "media_source", {})
+    assert await async_setup_component(hass, "radio_source", {})
+
+    with pytest.raises(ServiceValidationError) as err:
+        await _post(hass, [{"media_content_id": "media-source://radio_source/station"}])
+
+    assert err.value.translation_key == "media_source_not_supported"
+    assert err.value.translation_placeholders == {
+        "index": "1",
+        "source": "media-source://radio_source/station",
+    }
+    _assert_nothing_kept(misskey)
+
+
+async def test_unreadable_files(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    allowed_dir: Path,
+) -> None:
+    """A folder or a pipe is not a file to attach; the error says why."""
+    (allowed_dir / "ok.png").write_bytes(PNG)
+    (allowed_dir / "folder.png").mkdir()
+    os.mkfifo(allowed_dir / "pipe.png")
+    # Keep a writer open, so that opening the pipe for reading does not block.
+    writer = os.open(allowed_dir / "pipe.png", os.O_RDWR | os.O_NONBLOCK)
+    try:
+        for name, error in (
+            ("folder.png", "Is a directory"),
+            ("pipe.png", "Not a regular file"),
+        ):
+            with pytest.raises(HomeAssistantError) as err:
+                await _post(
+                    hass,
+                    [
+                        {"path": str(allowed_dir / "ok.png")},
+                        {"path": str(allowed_dir / name)},
+                    ],
+                )
+            assert err.value.translation_key == "file_unreadable"
+            assert err.value.translation_placeholders == {
+                "index": "2",
+                "source": str(allowed_dir / name),
+                "error": error,
+            }
+    finally:
+        os.close(writer)
+    assert len(misskey.calls("drive/files/create")) == 2
+    _assert_nothing_kept(misskey)
+
+
+async def test_file_fails_while_read(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+) -> None:
+    """A read error in the middle of a file stops the upload and names the file."""
+    # Reading a process's memory from address 0 fails with EIO.
+    folder = f"/proc/{os.getpid()}"
+    hass.config.allowlist_external_dirs = {folder}
+
+    with pytest.raises(HomeAssistantError) as err:
+        await _post(hass, [{"path": f"{folder}/mem"}])
+
+    assert err.value.translation_key == "file_unreadable"
+    assert err.value.translation_placeholders == {
+        "index": "1",
+        "source": f"{folder}/mem",
+        "error": "Input/output error",
+    }
+    _assert_nothing_kept(misskey)
+
+
+async def test_file_longer_than_its_size(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+) -> None:
+    """A file that has more bytes than its size said (it grew) is not kept."""
+    # Files of /proc say they are empty and then have content.
+    folder = f"/proc/{os.getpid()}"
+    hass.config.allowlist_external_dirs = {folder}
+
+    with pytest.raises(HomeAssistantError) as err:
+        await _post(hass, [{"path": f"{folder}/status"}])
+
+    assert err.value.translation_key == "attachment_upload_failed"
+    assert err.value.translation_placeholders["source"] == f"{folder}/status"
+    assert "declared 0 bytes" in err.value.translation_placeholders["error"]
+    _assert_nothing_kept(misskey)
+
+
+@pytest.fixture
+async def download_faults(hass: HomeAssistant, file_server: str) -> AsyncGenerator[str]:
+    """Serve downloads that go wrong, under the allowed URLs of ``file_server``."""
+    released = asyncio.Event()
+
+    async def redirect(request: web.Request) -> web.Response:
+        # Out of the allowed URLs, to a page that does not even exist.
+        raise web.HTTPFound(f"{file_server}/elsewhere/photo.png")
+
+    async def cut_off(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.content_length = 10 * 65536
+        await response.prepare(request)
+        await response.write(b"\1" * 65536)
+        assert request.transport is not None
+        request.transport.close()
+        return response
+
+    async def stalls(request: web.Request) -> web.StreamResponse:
+        response = web.StreamResponse()
+        response.content_length = 10 * 65536
+        await response.prepare(request)
+        await response.write(b"\1" * 65536)
+        async with asyncio.timeout(5):
+            await released.wait()
+        return response
+
+    async def gzipped(request: web.Request) -> web.Response:
+        return web.Response(
+            body=gzip.compress(PNG),
+            headers={"Content-Encoding": "gzip", "Content-Type": "image/png"},
+        )
+
+    app = web.Application()
+    app.router.add_get("/files/redirect.png", redirect)
+    app.router.add_get("/files/cut.png", cut_off)
+    app.router.add_get("/files/stalls.png", stalls)
+    app.router.add_get("/files/gzipped.png", gzipped)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    base = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    hass.config.allowlist_external_urls = {f"{base}/files/", f"{file_server}/files/"}
+    yield base
+    released.set()
+    await runner.cleanup()
+
+
+@pytest.mark.parametrize(
+    ("path", "key", "error"),
+    [
+        ("/files/redirect.png", "url_not_allowed", None),
+        ("/files/cut.png", "url_fetch_failed", "Response payload is not completed"),
+        ("/files/stalls.png", "url_fetch_failed", "no data in time"),
+    ],
+)
+async def test_download_fails(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    download_faults: str,
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    key: str,
+    error: str | None,
+) -> None:
+    """A download led away, cut off or stalled names the URL; nothing is kept."""
+    monkeypatch.setattr(media, "DOWNLOAD_TIMEOUT", 0.3)
+
+    with pytest.raises(HomeAssistantError) as err:
+        await _post(
+            hass,
+            [
+                {"url": f"{download_faults}/files/gzipped.png"},
+                {"url": f"{download_faults}{path}?token=secret"},
+            ],
+        )
+
+    assert err.value.translation_key == key
+    placeholders = dict(err.value.translation_placeholders)
+    assert placeholders.pop("index") == "2"
+    assert placeholders.pop("source") == f"{download_faults}{path}"
+    if error is not None:
+        assert error in placeholders.pop("error")
+    assert placeholders == {}
+    # The first file was uploaded, then deleted again.
+    assert len(misskey.calls("drive/files/delete")) == 1
+    _assert_nothing_kept(misskey)
+
+
+async def test_download_server_down(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    unused_tcp_port: int,
+) -> None:
+    """A URL nobody answers at is reported with the connection error."""
+    url = f"http://127.0.0.1:{unused_tcp_port}/files/photo.png"
+    hass.config.allowlist_external_urls = {url}
+
+    with pytest.raises(HomeAssistantError) as err:
+        await _post(hass, [{"url": url}])
+
+    assert err.value.translation_key == "url_fetch_failed"
+    assert err.value.translation_placeholders["source"] == url
+    assert "Cannot connect" in err.value.translation_placeholders["error"]
+    assert misskey.calls("drive/files/create") == []
+    _assert_nothing_kept(misskey)
+
+
+async def test_compressed_download(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    download_faults: str,
+) -> None:
+    """A compressed download, whose length is unknown, arrives decompressed."""
+    await _post(hass, [{"url": f"{download_faults}/files/gzipped.png"}])
+
+    (stored,) = misskey.files.values()
+    assert (stored.sha256, stored.size) == (_sha256(PNG), len(PNG))
+    assert (stored.name, stored.type) == ("gzipped.png", "image/png")
+    (note,) = misskey.notes.values()
+    assert note["fileIds"] == [stored.id]
+
+
+async def test_upload_rate_limited_too_long(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    allowed_dir: Path,
+) -> None:
+    """A 429 asking to wait longer than a minute is reported, not waited out."""
+    (allowed_dir / "a.png").write_bytes(PNG)
+    (allowed_dir / "b.png").write_bytes(PNG)
+    misskey.fail_next("drive/files/create", "rate_limit", retry_after=120)
+    misskey.fail_next("drive/files/create", "rate_limit", retry_after=120)
+
+    with pytest.raises(HomeAssistantError) as err:
+        await _post(
+            hass,
+            [
+                {"path": str(allowed_dir / "a.png")},
+                {"path": str(allowed_dir / "b.png")},
+            ],
+        )
+
+    assert err.value.translation_key == "attachment_rate_limited"
+    assert err.value.translation_placeholders == {
+        "index": "1",
+        "source": str(allowed_dir / "a.png"),
+        "retry_after": "120",
+    }
+    assert len(misskey.calls("drive/files/create")) == 1
+    _assert_nothing_kept(misskey)

@@ -159,7 +159,12 @@ class _Attachment:
         """Return the source as messages show it: a URL without query or user."""
         if self.kind != ATTR_URL:
             return self.value
-        return str(URL(self.value).with_user(None).with_query(None).with_fragment(None))
+        try:
+            url = URL(self.value)
+        except ValueError:
+            # Not a URL at all (the error says so); still without its query.
+            return self.value.partition("?")[0].partition("#")[0]
+        return str(url.with_user(None).with_query(None).with_fragment(None))
 
     def error(
         self, key: str, *, validation: bool = False, **placeholders: str
@@ -444,13 +449,14 @@ async def _async_open_url(
     except (aiohttp.ClientError, TimeoutError) as err:
         raise _SourceError("url_fetch_failed", error=_describe(err)) from err
     async with response:
+        # A redirect must not lead out of the allowed URLs either, whatever
+        # the answer there was.
+        if not hass.config.is_allowed_external_url(str(response.url)):
+            raise _SourceError("url_not_allowed", validation=True)
         if response.status >= 400:
             raise _SourceError(
                 "url_fetch_failed", error=f"HTTP {response.status} {response.reason}"
             )
-        # A redirect must not lead out of the allowed URLs either.
-        if not hass.config.is_allowed_external_url(str(response.url)):
-            raise _SourceError("url_not_allowed", validation=True)
         size = response.content_length
         if response.headers.get("Content-Encoding", "identity") != "identity":
             size = None
