@@ -741,23 +741,30 @@ async def test_unreadable_files(
     _assert_nothing_kept(misskey)
 
 
+@pytest.fixture
+def proc_folder(hass: HomeAssistant) -> str:
+    """Return this process's /proc proc_folder, allowed as a source of attachments."""
+    path = f"/proc/{os.getpid()}"
+    hass.config.allowlist_external_dirs = {path}
+    return path
+
+
 async def test_file_fails_while_read(
     hass: HomeAssistant,
     misskey: MisskeyServer,
     init_integration: MockConfigEntry,
+    proc_folder: str,
 ) -> None:
     """A read error in the middle of a file stops the upload and names the file."""
     # Reading a process's memory from address 0 fails with EIO.
-    folder = f"/proc/{os.getpid()}"
-    hass.config.allowlist_external_dirs = {folder}
 
     with pytest.raises(HomeAssistantError) as err:
-        await _post(hass, [{"path": f"{folder}/mem"}])
+        await _post(hass, [{"path": f"{proc_folder}/mem"}])
 
     assert err.value.translation_key == "file_unreadable"
     assert err.value.translation_placeholders == {
         "index": "1",
-        "source": f"{folder}/mem",
+        "source": f"{proc_folder}/mem",
         "error": "Input/output error",
     }
     _assert_nothing_kept(misskey)
@@ -767,17 +774,16 @@ async def test_file_longer_than_its_size(
     hass: HomeAssistant,
     misskey: MisskeyServer,
     init_integration: MockConfigEntry,
+    proc_folder: str,
 ) -> None:
     """A file that has more bytes than its size said (it grew) is not kept."""
     # Files of /proc say they are empty and then have content.
-    folder = f"/proc/{os.getpid()}"
-    hass.config.allowlist_external_dirs = {folder}
 
     with pytest.raises(HomeAssistantError) as err:
-        await _post(hass, [{"path": f"{folder}/status"}])
+        await _post(hass, [{"path": f"{proc_folder}/status"}])
 
     assert err.value.translation_key == "attachment_upload_failed"
-    assert err.value.translation_placeholders["source"] == f"{folder}/status"
+    assert err.value.translation_placeholders["source"] == f"{proc_folder}/status"
     assert "declared 0 bytes" in err.value.translation_placeholders["error"]
     _assert_nothing_kept(misskey)
 
