@@ -1,0 +1,207 @@
+"""Errors the Misskey client raises, and how Misskey's answers map to them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+import json
+import time
+from typing import Any, Final
+
+from multidict import CIMultiDictProxy
+
+# Misskey ≤ 13.13 and Firefish answer a bad credential with 403 instead of 401;
+# only the error code tells the two cases apart.
+_AUTHENTICATION_CODES: Final = frozenset(
+    {"AUTHENTICATION_FAILED", "CREDENTIAL_REQUIRED"}
+)
+
+
+class MisskeyError(Exception):
+    """Base class of every error the client raises."""
+
+
+class MisskeyConnectionError(MisskeyError):
+    """The server could not be reached."""
+
+
+class MisskeyCannotConnectError(MisskeyConnectionError):
+    """No connection could be made, so the request was not carried out."""
+
+
+class MisskeyTimeoutError(MisskeyConnectionError):
+    """The server did not answer in time; the request may have been carried out."""
+
+
+class MisskeyResponseError(MisskeyError):
+    """The server answered with something that is not Misskey's API."""
+
+
+class MisskeyApiError(MisskeyError):
+    """Misskey answered with an error object."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str | None,
+        message: str | None = None,
+        error_id: str | None = None,
+        info: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Keep the fields of Misskey's error body."""
+        super().__init__(f"{code or 'HTTP_' + str(status)}: {message or 'no message'}")
+        self.status = status
+        self.code = code
+        self.message = message
+        self.error_id = error_id
+        self.info: Mapping[str, Any] = info or {}
+
+
+class MisskeyAuthenticationError(MisskeyApiError):
+    """The credential is missing, wrong or revoked."""
+
+
+class MisskeyPermissionDeniedError(MisskeyApiError):
+    """The credential lacks the permission the endpoint needs."""
+
+
+class MisskeyRateLimitError(MisskeyApiError):
+    """The server refused the call for now; it did nothing."""
+
+    retry_after: float | None = None
+
+
+class MisskeySessionPendingError(MisskeyApiError):
+    """The user has not allowed access yet."""
+
+
+class MisskeyNoSuchSessionError(MisskeyApiError):
+    """The session is unknown, belongs to another app, or was already used."""
+
+
+class MisskeyNoSuchAppError(MisskeyApiError):
+    """The app secret is unknown."""
+
+
+class MisskeyInvalidParamError(MisskeyApiError):
+    """A parameter was refused; ``param`` and ``reason`` say which and why."""
+
+    @property
+    def param(self) -> str | None:
+        """Return the name of the refused parameter."""
+        param = self.info.get("param")
+        return str(param) if param is not None else None
+
+    @property
+    def reason(self) -> str | None:
+        """Return why the parameter was refused."""
+        reason = self.info.get("reason")
+        return str(reason) if reason is not None else None
+
+
+class MisskeyServerError(MisskeyApiError):
+    """The server failed to carry out the call."""
+
+
+class MisskeyFileTooLargeError(MisskeyApiError):
+    """The server refused an upload as larger than its ``maxFileSize``."""
+
+
+class MisskeyUploadSourceError(MisskeyError):
+    """The data to upload did not have the size the caller declared."""
+
+
+_ERRORS_BY_CODE: Final[dict[str, type[MisskeyApiError]]] = {
+    **dict.fromkeys(_AUTHENTICATION_CODES, MisskeyAuthenticationError),
+    "PERMISSION_DENIED": MisskeyPermissionDeniedError,
+    "RATE_LIMIT_EXCEEDED": MisskeyRateLimitError,
+    "PENDING_SESSION": MisskeySessionPendingError,
+    "NO_SUCH_SESSION": MisskeyNoSuchSessionError,
+    "NO_SUCH_APP": MisskeyNoSuchAppError,
+    "INVALID_PARAM": MisskeyInvalidParamError,
+    "INTERNAL_ERROR": MisskeyServerError,
+    "MAX_FILE_SIZE_EXCEEDED": MisskeyFileTooLargeError,
+}
+
+
+def decode_answer(
+    endpoint: str, status: int, headers: CIMultiDictProxy[str], text: str
+) -> Any:
+    """Return the decoded answer of a call, or raise the error it carries."""
+    if status == 204:
+        return None
+    try:
+        data = json.loads(text) if text else None
+    except ValueError:
+        data = None
+    if 200 <= status < 300:
+        if data is None:
+            raise MisskeyResponseError(
+                f"{endpoint}: the answer is not JSON (HTTP {status})"
+            )
+        return data
+    error = _error_object(data)
+    if error is None:
+        if status == 401:
+            raise MisskeyAuthenticationError(status, None, "HTTP 401")
+        if status == 413:
+            # The web framework refuses an over-large body with no Misskey error.
+            raise MisskeyFileTooLargeError(status, None, "HTTP 413")
+        if status == 429:
+            raise _rate_limited(
+                headers, MisskeyRateLimitError(status, None, "HTTP 429")
+            )
+        if status >= 500:
+            raise MisskeyServerError(status, None, f"HTTP {status}")
+        raise MisskeyResponseError(f"{endpoint}: HTTP {status} without a Misskey error")
+    code = error.get("code")
+    code = str(code) if code is not None else None
+    info = error.get("info")
+    cls = _ERRORS_BY_CODE.get(code or "")
+    if cls is None:
+        if status == 401:
+            cls = MisskeyAuthenticationError
+        elif status == 413:
+            cls = MisskeyFileTooLargeError
+        elif status == 429:
+            cls = MisskeyRateLimitError
+        elif status >= 500 or error.get("kind") == "server":
+            cls = MisskeyServerError
+        else:
+            cls = MisskeyApiError
+    err = cls(
+        status,
+        code,
+        str(error["message"]) if error.get("message") is not None else None,
+        str(error["id"]) if error.get("id") is not None else None,
+        info if isinstance(info, Mapping) else None,
+    )
+    if isinstance(err, MisskeyRateLimitError):
+        _rate_limited(headers, err)
+    raise err
+
+
+def _error_object(data: Any) -> Mapping[str, Any] | None:
+    """Return the error fields, wrapped in ``error`` (Misskey) or not (Firefish, Fastify)."""
+    if not isinstance(data, Mapping):
+        return None
+    if isinstance(error := data.get("error"), Mapping):
+        return error
+    if isinstance(data.get("code"), str):
+        return data
+    return None
+
+
+def _rate_limited(
+    headers: CIMultiDictProxy[str], err: MisskeyRateLimitError
+) -> MisskeyRateLimitError:
+    retry_after: float | None = None
+    try:
+        retry_after = float(headers["Retry-After"])
+    except KeyError, ValueError:
+        # resetMs is when the limit resets (epoch milliseconds), not a duration:
+        # Misskey derives its Retry-After as resetMs - now.
+        reset_ms = err.info.get("resetMs")
+        if isinstance(reset_ms, (int, float)):
+            retry_after = max(float(reset_ms) / 1000 - time.time(), 0.0)
+    err.retry_after = retry_after
+    return err
