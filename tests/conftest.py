@@ -14,7 +14,13 @@ from syrupy.assertion import SnapshotAssertion
 # wins over the plugin's testing_config/custom_components.
 import custom_components.misskey  # noqa: F401
 from custom_components.misskey.api import credential_from_access_token
-from custom_components.misskey.const import CONF_CREDENTIAL, DOMAIN
+from custom_components.misskey.const import (
+    APP_PERMISSIONS,
+    CONF_CREDENTIAL,
+    CONF_PERMISSIONS,
+    DOMAIN,
+    LEGACY_PERMISSIONS,
+)
 from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant
 
@@ -55,7 +61,7 @@ def authorize(server: MisskeyServer, permission: list[str] | None = None) -> str
         id=app_id,
         name="Home Assistant",
         description="",
-        permission=permission or ["read:account", "write:notes", "write:drive"],
+        permission=permission or list(APP_PERMISSIONS),
         callback_url=None,
         secret=f"secret{app_id}".ljust(32, "x"),
     )
@@ -76,7 +82,32 @@ def mock_config_entry(misskey: MisskeyServer) -> MockConfigEntry:
         domain=DOMAIN,
         title=f"@{misskey.user.username}@{host}",
         unique_id=f"{misskey.user.id}@{host}",
-        data={CONF_URL: misskey.url, CONF_CREDENTIAL: authorize(misskey)},
+        minor_version=2,
+        data={
+            CONF_URL: misskey.url,
+            CONF_CREDENTIAL: authorize(misskey),
+            CONF_PERMISSIONS: list(APP_PERMISSIONS),
+        },
+    )
+
+
+@pytest.fixture
+def legacy_config_entry(misskey: MisskeyServer) -> MockConfigEntry:
+    """Return an entry as set-ups before entry version 1.2 made it.
+
+    Its app has the permissions those versions asked for, and the entry does
+    not record them.
+    """
+    host = misskey.url.removeprefix("http://")
+    return MockConfigEntry(
+        domain=DOMAIN,
+        title=f"@{misskey.user.username}@{host}",
+        unique_id=f"{misskey.user.id}@{host}",
+        minor_version=1,
+        data={
+            CONF_URL: misskey.url,
+            CONF_CREDENTIAL: authorize(misskey, list(LEGACY_PERMISSIONS)),
+        },
     )
 
 
@@ -118,5 +149,10 @@ def stable_entry(misskey: MisskeyServer) -> MockConfigEntry:
         domain=DOMAIN,
         title=f"@carol@{STABLE_HOST}",
         unique_id=f"{STABLE_USER_ID}@{STABLE_HOST}",
-        data={CONF_URL: misskey.url, CONF_CREDENTIAL: authorize(misskey)},
+        minor_version=2,
+        data={
+            CONF_URL: misskey.url,
+            CONF_CREDENTIAL: authorize(misskey),
+            CONF_PERMISSIONS: list(APP_PERMISSIONS),
+        },
     )

@@ -16,6 +16,7 @@ from custom_components.misskey.const import (
     APP_PERMISSIONS,
     AUTHORIZE_CALLBACK_PATH,
     CONF_CREDENTIAL,
+    CONF_PERMISSIONS,
     DOMAIN,
 )
 from homeassistant.config_entries import SOURCE_USER, ConfigFlowResult
@@ -76,7 +77,10 @@ async def test_full_flow_by_polling(
     assert result["data"] == {
         CONF_URL: misskey.url,
         CONF_CREDENTIAL: misskey.tokens[0].hash,
+        # What the server stored for the app, so that later versions know.
+        CONF_PERMISSIONS: APP_PERMISSIONS,
     }
+    assert result["result"].minor_version == 2
     # The raw access token is not kept.
     assert misskey.tokens[0].token not in str(result["data"])
     # Misskey deleted the session after the one successful userkey.

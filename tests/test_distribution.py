@@ -555,10 +555,13 @@ def check_config_translations(root: Path) -> list[str]:
     return problems
 
 
-def translation_keys_in_code(root: Path) -> tuple[set[str], set[tuple[str, str]]]:
-    """Return the literal exception keys and the (platform, key) entity keys."""
+def translation_keys_in_code(
+    root: Path,
+) -> tuple[set[str], set[tuple[str, str]], set[str]]:
+    """Return the literal exception keys, (platform, key) entity keys and issue keys."""
     exceptions: set[str] = set()
     entities: set[tuple[str, str]] = set()
+    issues: set[str] = set()
     for path, tree in modules(root):
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
@@ -567,7 +570,9 @@ def translation_keys_in_code(root: Path) -> tuple[set[str], set[tuple[str, str]]
                     isinstance(value, ast.Constant) and isinstance(value.value, str)
                 ):
                     continue
-                if keyword(node, "translation_domain") is not None:
+                if call_name(node) == "async_create_issue":
+                    issues.add(value.value)
+                elif keyword(node, "translation_domain") is not None:
                     exceptions.add(value.value)
                 else:
                     entities.add((path.stem, value.value))
@@ -581,13 +586,13 @@ def translation_keys_in_code(root: Path) -> tuple[set[str], set[tuple[str, str]]
                 and isinstance(node.value.value, str)
             ):
                 entities.add((path.stem, node.value.value))
-    return exceptions, entities
+    return exceptions, entities, issues
 
 
 def check_code_translations(root: Path) -> list[str]:
     """Every literal translation_key in the package has its translation."""
     translations = load_json(package(root) / "translations" / "en.json")
-    exceptions, entities = translation_keys_in_code(root)
+    exceptions, entities, issues = translation_keys_in_code(root)
     problems = [
         f"exceptions.{key}.message is not translated"
         for key in sorted(exceptions)
@@ -597,6 +602,12 @@ def check_code_translations(root: Path) -> list[str]:
         f"entity.{platform}.{key} is not translated"
         for platform, key in sorted(entities)
         if key not in translations.get("entity", {}).get(platform, {})
+    )
+    problems.extend(
+        f"issues.{key} has no title and description"
+        for key in sorted(issues)
+        if not {"title", "description"}
+        <= set(translations.get("issues", {}).get(key, {}))
     )
     return problems
 
@@ -751,8 +762,9 @@ def test_checks_see_the_code() -> None:
     assert {"user", "authorize", "reauth_confirm", "reconfigure"} <= used["step"]
     assert {"invalid_url", "cannot_connect"} <= used["error"]
     assert {"already_configured", "authorize_timeout"} <= used["abort"]
-    exceptions, _ = translation_keys_in_code(ROOT)
+    exceptions, _, issues = translation_keys_in_code(ROOT)
     assert "update_failed" in exceptions
+    assert "missing_permissions" in issues
 
 
 @pytest.fixture
@@ -1019,6 +1031,11 @@ MUTATIONS: dict[str, tuple[str, Callable[[Path], None], str]] = {
         "code_translations",
         use_new_exception,
         "exceptions.brand_new",
+    ),
+    "issue-untranslated": (
+        "code_translations",
+        remove_translation("issues", "missing_permissions"),
+        "issues.missing_permissions",
     ),
 }
 

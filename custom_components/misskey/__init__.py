@@ -9,9 +9,10 @@ from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import slugify
 
 from .auth_callback import async_register_callback_view
-from .const import DOMAIN
+from .const import CONF_PERMISSIONS, DOMAIN, LEGACY_PERMISSIONS
 from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
 from .notify import CONF_ENTRY_ID, async_unload_service
+from .permissions import async_remove_permissions_issue, async_update_permissions_issue
 from .services import async_setup_services
 
 PLATFORMS: list[Platform] = [Platform.NOTIFY, Platform.SENSOR]
@@ -31,6 +32,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> b
     coordinator = MisskeyDataUpdateCoordinator(hass, entry)
     await coordinator.async_config_entry_first_refresh()
     entry.runtime_data = coordinator
+    async_update_permissions_issue(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
 
     # The notify service that groups and alerts call has no config entry
@@ -55,3 +57,21 @@ async def async_unload_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> 
     """Unload a Misskey account."""
     await async_unload_service(hass, entry)
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> None:
+    """Forget the account's repair issue."""
+    async_remove_permissions_issue(hass, entry)
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> bool:
+    """Record what older entries were granted, so that missing permissions show."""
+    if entry.version > 1:
+        return False
+    if entry.minor_version < 2:
+        hass.config_entries.async_update_entry(
+            entry,
+            data={**entry.data, CONF_PERMISSIONS: LEGACY_PERMISSIONS},
+            minor_version=2,
+        )
+    return True

@@ -51,6 +51,7 @@ from .const import (
     AUTHORIZE_POLL_INTERVAL,
     AUTHORIZE_TIMEOUT,
     CONF_CREDENTIAL,
+    CONF_PERMISSIONS,
     DOMAIN,
 )
 
@@ -73,7 +74,7 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
     """Connect a Misskey account."""
 
     VERSION = 1
-    MINOR_VERSION = 1
+    MINOR_VERSION = 2
 
     _url: str
     _app: App
@@ -280,7 +281,11 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
 
         host = instance_host(self._url)
         await self.async_set_unique_id(f"{account.id}@{host}")
-        data = {CONF_URL: self._url, CONF_CREDENTIAL: credential}
+        data = {
+            CONF_URL: self._url,
+            CONF_CREDENTIAL: credential,
+            CONF_PERMISSIONS: self._app.permission,
+        }
         if self.source == SOURCE_REAUTH:
             self._abort_if_unique_id_mismatch(reason="wrong_account")
             return self.async_update_reload_and_abort(

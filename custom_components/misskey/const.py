@@ -6,11 +6,27 @@ from typing import Final
 DOMAIN: Final = "misskey"
 
 CONF_CREDENTIAL: Final = "i"
+CONF_PERMISSIONS: Final = "permissions"
 
 APP_NAME: Final = "Home Assistant"
 APP_DESCRIPTION: Final = "Posts notes from Home Assistant automations and scripts."
-# write:drive is for attachments; read:account for the account check and sensors.
-APP_PERMISSIONS: Final = ["read:account", "write:notes", "write:drive"]
+# Servers store permission names they do not know and never match them, so one
+# list serves every version and fork.
+APP_PERMISSIONS: Final = [
+    # The account, its sensors and its live events (streaming channel main).
+    "read:account",
+    "write:notes",
+    # Attachments, avatars and banners.
+    "write:drive",
+    # Catching up on events missed while away, and polling without streaming.
+    "read:notifications",
+    "write:reactions",
+    # Profile updates and scheduled notes (Misskey's drafts).
+    "write:account",
+    "write:mutes",
+]
+# What accounts set up before entry version 1.2 were granted.
+LEGACY_PERMISSIONS: Final = ["read:account", "write:notes", "write:drive"]
 
 AUTHORIZE_CALLBACK_PATH: Final = "/api/misskey/authorized"
 AUTHORIZE_POLL_INTERVAL: Final = 3.0

@@ -192,9 +192,13 @@ class MisskeyClient:
                 "callbackUrl": callback_url,
             },
         )
+        granted = data.get("permission") if isinstance(data, Mapping) else None
         return App(
             id=str(_field(data, "app/create", "id")),
             secret=str(_field(data, "app/create", "secret")),
+            permission=[str(name) for name in granted]
+            if isinstance(granted, list)
+            else list(permission),
         )
 
     async def generate_session(self, app_secret: str) -> AuthSession:

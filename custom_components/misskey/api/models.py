@@ -25,6 +25,8 @@ class App:
 
     id: str
     secret: str = field(repr=False)
+    # What the server stored; it keeps names it does not know.
+    permission: list[str]
 
 
 @dataclass(frozen=True, kw_only=True)
