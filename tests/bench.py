@@ -226,7 +226,7 @@ async def posters(
     Home Assistant itself costs.
     """
     credential = entry.data[CONF_CREDENTIAL]
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     entity_id = notify_entity_id(hass, entry)
     service = legacy_service(entry)
 

@@ -56,7 +56,9 @@ async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry
 async def _upload(
     hass: HomeAssistant, entry: MockConfigEntry, attachments: list[dict[str, Any]]
 ) -> Any:
-    return await async_upload_attachments(hass, entry.runtime_data, attachments)
+    return await async_upload_attachments(
+        hass, entry.runtime_data.coordinator, attachments
+    )
 
 
 def _sha256(data: bytes) -> str:
@@ -504,7 +506,7 @@ async def test_client_upload_stalls_then_times_out(
     hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
 ) -> None:
     """Without an answer after the last chunk the upload fails after upload_timeout."""
-    client = init_integration.runtime_data.client
+    client = init_integration.runtime_data.coordinator.client
     client.upload_timeout = 0.2
     misskey.fail_next("drive/files/create", "hang")
 
@@ -516,7 +518,7 @@ async def test_client_empty_413_and_size_mismatch(
     hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
 ) -> None:
     """The framework's empty 413 is a file-too-large error; a short stream is refused."""
-    client = init_integration.runtime_data.client
+    client = init_integration.runtime_data.coordinator.client
     misskey.fail_next("drive/files/create", "status", status=413)
 
     with pytest.raises(MisskeyFileTooLargeError):

@@ -146,7 +146,7 @@ async def test_failed_post_raises(
     exception: type[HomeAssistantError],
 ) -> None:
     """A failed post raises a translated error the automation sees, and is not retried."""
-    init_integration.runtime_data.client.request_timeout = 0.3
+    init_integration.runtime_data.coordinator.client.request_timeout = 0.3
     misskey.fail_next("notes/create", fault, **kwargs)
     with pytest.raises(exception) as exc:
         await send_message(hass, init_integration, "Hi")

@@ -10,7 +10,7 @@ from homeassistant.util import slugify
 
 from .auth_callback import async_register_callback_view
 from .const import CONF_PERMISSIONS, DOMAIN, LEGACY_PERMISSIONS
-from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
+from .coordinator import MisskeyConfigEntry, MisskeyData, MisskeyDataUpdateCoordinator
 from .notify import CONF_ENTRY_ID, async_unload_service
 from .permissions import async_remove_permissions_issue, async_update_permissions_issue
 from .services import async_setup_services
@@ -31,7 +31,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> b
     """Set up a Misskey account."""
     coordinator = MisskeyDataUpdateCoordinator(hass, entry)
     await coordinator.async_config_entry_first_refresh()
-    entry.runtime_data = coordinator
+    entry.runtime_data = MisskeyData(coordinator)
     async_update_permissions_issue(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
 

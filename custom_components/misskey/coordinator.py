@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 import logging
 
 from homeassistant.config_entries import ConfigEntry
@@ -23,7 +24,14 @@ from .const import CONF_CREDENTIAL, DOMAIN, UPDATE_INTERVAL
 
 _LOGGER = logging.getLogger(__name__)
 
-type MisskeyConfigEntry = ConfigEntry[MisskeyDataUpdateCoordinator]
+type MisskeyConfigEntry = ConfigEntry[MisskeyData]
+
+
+@dataclass
+class MisskeyData:
+    """What a loaded account holds."""
+
+    coordinator: MisskeyDataUpdateCoordinator
 
 
 class MisskeyDataUpdateCoordinator(DataUpdateCoordinator[Account]):

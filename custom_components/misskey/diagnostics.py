@@ -26,7 +26,7 @@ async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: MisskeyConfigEntry
 ) -> dict[str, Any]:
     """Return the instance's meta and the account as Misskey sent them."""
-    coordinator = entry.runtime_data
+    coordinator = entry.runtime_data.coordinator
     meta = coordinator.meta
     return {
         "entry": async_redact_data(dict(entry.data), TO_REDACT),

@@ -38,7 +38,7 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the notify entity of the account."""
-    async_add_entities([MisskeyNotifyEntity(entry.runtime_data)])
+    async_add_entities([MisskeyNotifyEntity(entry.runtime_data.coordinator)])
 
 
 class MisskeyNotifyEntity(MisskeyEntity, NotifyEntity):
@@ -107,4 +107,6 @@ class MisskeyNotificationService(BaseNotificationService):
         if targets := kwargs.get(ATTR_TARGET):
             options[ATTR_RECIPIENTS] = [*options.get(ATTR_RECIPIENTS, []), *targets]
         text = compose_text(message, kwargs.get(ATTR_TITLE))
-        await async_post_note(self.hass, self.entry.runtime_data, text, options)
+        await async_post_note(
+            self.hass, self.entry.runtime_data.coordinator, text, options
+        )

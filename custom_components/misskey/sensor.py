@@ -61,7 +61,8 @@ async def async_setup_entry(
 ) -> None:
     """Add the sensors of the account."""
     async_add_entities(
-        MisskeySensorEntity(entry.runtime_data, description) for description in SENSORS
+        MisskeySensorEntity(entry.runtime_data.coordinator, description)
+        for description in SENSORS
     )
 
 

@@ -46,7 +46,7 @@ async def _async_post(call: ServiceCall) -> ServiceResponse:
         call.hass, DOMAIN, call.data.get(ATTR_CONFIG_ENTRY_ID)
     )
     note = await async_post_note(
-        call.hass, entry.runtime_data, call.data.get(ATTR_TEXT), call.data
+        call.hass, entry.runtime_data.coordinator, call.data.get(ATTR_TEXT), call.data
     )
     file_ids: list[JsonValueType] = list(note.file_ids)
     return {
