@@ -117,6 +117,8 @@ class ApiError(Exception):
         self.status = status or KIND_STATUS[kind]
         self.info = info
         self.headers = headers or {}
+        # For a 429: seconds until the limit lets a call through again.
+        self.retry_after: float | None = None
 
 
 def invalid_param(param: str, reason: str) -> ApiError:
@@ -237,6 +239,10 @@ class Request:
     # For multipart requests: the part names in the order they came, and the file.
     parts: list[str] = field(default_factory=list)
     file: ReceivedFile | None = None
+    # When it arrived (time.monotonic()), and for a 429, when the server said
+    # its limit would let a call through again.
+    at: float = field(default_factory=time.monotonic)
+    refused_until: float | None = None
 
 
 @dataclass
@@ -252,6 +258,14 @@ class Fault:
     body: Any = None
     headers: dict[str, str] = field(default_factory=dict)
     after: bool = False  # carry the call out first, then fail (the outcome is unknown)
+
+
+@dataclass
+class _Bucket:
+    """Sharkey's leaky bucket: calls in it, and when it last dripped (ms)."""
+
+    counter: int = 0
+    timestamp: float = 0
 
 
 class MisskeyServer:
@@ -276,7 +290,9 @@ class MisskeyServer:
         self.requests: list[Request] = []
         self.faults: dict[str, deque[Fault]] = defaultdict(deque)
         self.rate_limits: dict[str, tuple[int, float]] = {}
-        self._rate_hits: dict[str, deque[float]] = defaultdict(deque)
+        # Per endpoint and account: Misskey's last attempts, Sharkey's bucket.
+        self._rate_hits: dict[tuple[str, str], deque[float]] = defaultdict(deque)
+        self._buckets: dict[tuple[str, str], _Bucket] = defaultdict(_Bucket)
         self.prohibited_words: list[str] = []
         self.max_mentions: int | None = None
         self.public_becomes_home = False
@@ -381,7 +397,12 @@ class MisskeyServer:
             self.faults[endpoint].append(Fault(kind, **kwargs))
 
     def limit(self, endpoint: str, calls: int, per: float) -> None:
-        """Limit an endpoint to ``calls`` per ``per`` seconds, like Misskey's limiter."""
+        """Limit an endpoint to ``calls`` per ``per`` seconds for each account.
+
+        As the variant's limiter does: Misskey's counts every attempt, refused
+        ones too, in a sliding window; Sharkey's bucket holds ``calls`` and
+        drains one every ``per / calls`` seconds.
+        """
         self.rate_limits[endpoint] = (calls, per)
 
     def calls(self, endpoint: str) -> list[Request]:
@@ -463,15 +484,16 @@ class MisskeyServer:
                 },
                 status=400,
             )
-        self.requests.append(
-            Request(endpoint, body, dict(request.headers), parts, received)
-        )
+        record = Request(endpoint, body, dict(request.headers), parts, received)
+        self.requests.append(record)
         fault = self.faults[endpoint].popleft() if self.faults[endpoint] else None
         if fault is not None and not fault.after:
+            if fault.kind == "rate_limit":
+                record.refused_until = record.at + fault.retry_after
             return await self._fault_response(request, fault)
         limit_headers: dict[str, str] = {}
         try:
-            limit_headers = self._check_rate_limit(endpoint)
+            limit_headers = self._check_rate_limit(endpoint, request, body)
             needs_credential, permission, handler = self._endpoints[endpoint]
             user = self._check_access(request, body, needs_credential, permission)
             if received is not None:
@@ -479,6 +501,8 @@ class MisskeyServer:
             else:
                 result = await handler(body, user)
         except ApiError as err:
+            if err.retry_after is not None:
+                record.refused_until = time.monotonic() + err.retry_after
             err.headers = limit_headers | err.headers
             return self._error_response(err)
         if fault is not None:
@@ -555,52 +579,111 @@ class MisskeyServer:
                 )
         return body, parts, received
 
-    def _rate_limit_error(self, retry_after: float) -> ApiError:
-        headers = {
-            "Retry-After": str(
-                max(1, round(retry_after)) if retry_after >= 1 else retry_after
-            )
-        }
-        if self.variant == MISSKEY_13:
-            # Misskey 12 sends no rate-limit headers and no info.
-            headers = {}
-        elif self.variant == SHARKEY:
-            headers |= {
+    def _rate_limit_error(
+        self, retry_after: float, total: int | None = None, clear: float | None = None
+    ) -> ApiError:
+        """Return the variant's 429; ``retry_after`` s until a call may go again.
+
+        Misskey: Retry-After in whole seconds (rounded up) and info with the
+        moment the window frees (``resetMs``, epoch ms) and its size. Sharkey:
+        X-RateLimit-* headers to the millisecond, info in durations. Misskey
+        12: neither headers nor info.
+        """
+        headers: dict[str, str] = {}
+        info: dict[str, Any] | None = None
+        if self.variant == SHARKEY:
+            reset_ms = math.ceil(retry_after * 1000)
+            clear_ms = math.ceil((retry_after if clear is None else clear) * 1000)
+            headers = {
+                "X-RateLimit-Clear": f"{clear_ms / 1000:.3f}",
                 "X-RateLimit-Remaining": "0",
-                "X-RateLimit-Reset": str(retry_after),
+                "Retry-After": str(math.ceil(reset_ms / 1000)),
+                "X-RateLimit-Reset": f"{reset_ms / 1000:.3f}",
             }
-        return ApiError(
+            info = {
+                "blocked": True,
+                "remaining": 0,
+                "resetSec": math.ceil(reset_ms / 1000),
+                "resetMs": reset_ms,
+                "fullResetSec": math.ceil(clear_ms / 1000),
+                "fullResetMs": clear_ms,
+            }
+        elif self.variant != MISSKEY_13:
+            reset_ms = int((time.time() + retry_after) * 1000)
+            headers = {
+                "Retry-After": str(max(math.ceil(reset_ms / 1000 - time.time()), 0))
+            }
+            info = {"remaining": 0, "reset": reset_ms // 1000, "resetMs": reset_ms}
+            if total is not None:
+                info["total"] = total
+        err = ApiError(
             "RATE_LIMIT_EXCEEDED",
             "Rate limit exceeded. Please try again later.",
             status=429,
-            info=None
-            if self.variant == MISSKEY_13
-            # When the limit resets, in epoch milliseconds.
-            else {"resetMs": int((time.time() + retry_after) * 1000)},
+            info=info,
             headers=headers,
         )
+        err.retry_after = retry_after
+        return err
 
-    def _check_rate_limit(self, endpoint: str) -> dict[str, str]:
-        """Count the call; return the headers Sharkey sends on limited endpoints."""
+    def _check_rate_limit(
+        self, endpoint: str, request: web.Request, body: dict[str, Any]
+    ) -> dict[str, str]:
+        """Count the call against its account's limit; return Sharkey's headers."""
         if endpoint not in self.rate_limits:
             return {}
+        # Misskey authenticates first and limits each account (anonymous
+        # calls by address: all of them come from loopback here).
+        user, _ = self._authenticate(request, body)
+        key = (endpoint, user.id if user is not None else "127.0.0.1")
         calls, per = self.rate_limits[endpoint]
-        hits = self._rate_hits[endpoint]
+        if self.variant == SHARKEY:
+            return self._leaky_bucket(key, calls, per)
+        # Misskey's limiter (the ``ratelimiter`` package) keeps the last
+        # ``calls`` attempts, refused ones included, and refuses while all of
+        # them are younger than ``per``.
+        hits = self._rate_hits[key]
         now = time.monotonic()
         while hits and now - hits[0] >= per:
             hits.popleft()
-        if len(hits) >= calls:
-            wait = per - (now - hits[0])
-            # Sharkey's limiter speaks in whole seconds.
-            raise self._rate_limit_error(
-                math.ceil(wait) if self.variant == SHARKEY else wait
-            )
+        full = len(hits) >= calls
         hits.append(now)
-        if self.variant != SHARKEY:
-            return {}
+        while len(hits) > calls:
+            hits.popleft()
+        if full:
+            raise self._rate_limit_error(hits[0] + per - now, total=calls)
+        return {}
+
+    def _leaky_bucket(
+        self, key: tuple[str, str], calls: int, per: float
+    ) -> dict[str, str]:
+        """Sharkey's limiter (SkRateLimiterService), for a legacy ``calls`` per ``per``."""
+        duration = per * 1000
+        first_drip = max(round(duration / calls), 1)
+        drip_size = max(round(calls / (duration / first_drip)), 1)
+        drip = max(round(duration / (calls / drip_size)), 1)
+        bucket = self._buckets[key]
+        now = time.monotonic() * 1000
+        drips = math.floor((now - bucket.timestamp) / drip) * drip_size
+        if (drained := min(drips, bucket.counter)) > 0:
+            bucket.counter -= drained
+            # (Sharkey moves the timestamp by every drip, even past an empty bucket.)
+            bucket.timestamp += drips * drip
+        blocked = bucket.counter >= calls
+        if not blocked:
+            if bucket.timestamp == 0:
+                bucket.timestamp = now
+            bucket.counter += 1
+        overflow = max(bucket.counter + 1 - calls, 0)
+        reset_ms = max(
+            drip * math.ceil(overflow / drip_size) - (now - bucket.timestamp), 0
+        )
+        clear_ms = math.ceil(bucket.counter / drip_size) * drip
+        if blocked:
+            raise self._rate_limit_error(reset_ms / 1000, clear=clear_ms / 1000)
         return {
-            "X-RateLimit-Clear": f"{per - (now - hits[0]):g}",
-            "X-RateLimit-Remaining": str(calls - len(hits)),
+            "X-RateLimit-Clear": f"{clear_ms / 1000:.3f}",
+            "X-RateLimit-Remaining": str(max(calls - bucket.counter, 0)),
         }
 
     def _check_access(
