@@ -342,7 +342,7 @@ async def test_permission_denied(
 async def test_rate_limited(
     client: MisskeyClient, misskey: MisskeyServer, variant: str
 ) -> None:
-    """429 with Retry-After; Misskey 12 says neither when nor why."""
+    """429 with when to retry, as each variant says it; Misskey 12 says neither when nor why."""
     misskey.fail_next("notes/create", "rate_limit", retry_after=2)
     err = await expect_error(MisskeyRateLimitError, client.create_note({"text": "x"}))
     assert err.status == 429
@@ -351,15 +351,74 @@ async def test_rate_limited(
         assert err.retry_after is None
         assert err.info == {}
     else:
-        assert err.retry_after == 2
+        # Sharkey's X-RateLimit-Reset, or Misskey's resetMs (to the
+        # millisecond, where Retry-After is whole seconds).
+        assert err.retry_after is not None
+        assert 1.9 < err.retry_after <= 2.001
     assert not misskey.notes
+
+
+@pytest.mark.parametrize(
+    ("headers", "info", "retry_after", "clear_after", "limit"),
+    [
+        # Misskey: the moment in info.resetMs, within Retry-After's rounding.
+        ({"Retry-After": "2"}, {"resetMs": 1500, "total": 30}, 1.5, None, 30),
+        # A clock far from the server's: Retry-After alone.
+        ({"Retry-After": "2"}, {"resetMs": 30_000, "total": 30}, 2, None, 30),
+        # Sharkey: X-RateLimit-Reset to the millisecond; its resetMs is a
+        # duration, not a moment.
+        (
+            {
+                "Retry-After": "1",
+                "X-RateLimit-Reset": "0.435",
+                "X-RateLimit-Clear": "30.000",
+            },
+            {"resetMs": 435, "fullResetMs": 30000},
+            0.435,
+            30,
+            None,
+        ),
+        # Nothing usable.
+        ({"Retry-After": "soon"}, {"total": "30"}, None, None, None),
+    ],
+)
+async def test_rate_limit_fields(
+    client: MisskeyClient,
+    misskey: MisskeyServer,
+    headers: dict[str, str],
+    info: dict[str, Any],
+    retry_after: float | None,
+    clear_after: float | None,
+    limit: int | None,
+) -> None:
+    """When to retry, when the limit is clear, and its size, from each variant's fields."""
+    if "resetMs" in info and "fullResetMs" not in info:
+        # A moment (epoch ms), that many ms from now.
+        info = info | {"resetMs": int(time.time() * 1000) + info["resetMs"]}
+    misskey.fail_next(
+        "meta",
+        "json",
+        status=429,
+        headers=headers,
+        body=error_json("RATE_LIMIT_EXCEEDED", info=info),
+    )
+    err = await expect_error(MisskeyRateLimitError, client.meta())
+    if retry_after is None:
+        assert err.retry_after is None
+    else:
+        assert err.retry_after == pytest.approx(retry_after, abs=0.05)
+    assert err.clear_after == clear_after
+    assert err.limit == limit
 
 
 @pytest.mark.parametrize(
     "headers", [{}, {"Retry-After": "Wed, 21 Oct 2026 07:28:00 GMT"}]
 )
 async def test_rate_limited_until_reset(
-    client: MisskeyClient, misskey: MisskeyServer, headers: dict[str, str]
+    session: aiohttp.ClientSession,
+    misskey: MisskeyServer,
+    credential: str,
+    headers: dict[str, str],
 ) -> None:
     """Without a usable Retry-After, info.resetMs (when the limit resets) tells."""
     reset_ms = int((time.time() + 30) * 1000)
@@ -370,6 +429,7 @@ async def test_rate_limited_until_reset(
         headers=headers,
         body=error_json("RATE_LIMIT_EXCEEDED", info={"resetMs": reset_ms}),
     )
+    client = MisskeyClient(session, misskey.url, credential)
     err = await expect_error(MisskeyRateLimitError, client.meta())
     assert err.retry_after is not None
     assert 25 < err.retry_after <= 30
@@ -381,6 +441,7 @@ async def test_rate_limited_until_reset(
         status=429,
         body=error_json("RATE_LIMIT_EXCEEDED", info={"resetMs": 1000}),
     )
+    client = MisskeyClient(session, misskey.url, credential)
     err = await expect_error(MisskeyRateLimitError, client.meta())
     assert err.retry_after == 0
 
@@ -388,7 +449,7 @@ async def test_rate_limited_until_reset(
 async def test_sharkey_limits_anonymous_calls(
     session: aiohttp.ClientSession, misskey: MisskeyServer
 ) -> None:
-    """Sharkey: userkey answers 400, 400, then 429 with Retry-After: 1."""
+    """Sharkey: userkey answers 400, 400, then 429 until its bucket drips."""
     misskey.variant = SHARKEY
     misskey.limit("auth/session/userkey", 2, 1)
     client = MisskeyClient(session, misskey.url)
@@ -401,7 +462,11 @@ async def test_sharkey_limits_anonymous_calls(
     err = await expect_error(
         MisskeyRateLimitError, client.user_key(app.secret, auth_session.token)
     )
-    assert err.retry_after == 1
+    # Two a second is a bucket of two that drips every 500 ms.
+    assert err.retry_after is not None
+    assert 0 < err.retry_after <= 0.5
+    assert err.info["resetSec"] == 1
+    assert err.clear_after == 1
 
 
 async def test_invalid_param(client: MisskeyClient, misskey: MisskeyServer) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
+from custom_components.misskey.api.gate import MAX_IN_FLIGHT
 from custom_components.misskey.const import DOMAIN, SERVICE_POST
 from homeassistant.const import ATTR_CONFIG_ENTRY_ID
 from homeassistant.core import HomeAssistant
@@ -300,6 +302,44 @@ async def test_rate_limit_too_long(
     assert exc.value.translation_key == "rate_limited"
     assert exc.value.translation_placeholders == {"retry_after": "3600"}
     assert not misskey.notes
+
+
+async def test_burst_waits_for_the_limit(
+    hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
+) -> None:
+    """Notes posted at once past the limit all go, once each, without a stampede."""
+    misskey.limit("notes/create", 2, 0.2)
+    await asyncio.gather(
+        *(post(hass, init_integration, text=f"Note {n}") for n in range(6))
+    )
+
+    assert sorted(n["text"] for n in misskey.notes.values()) == [
+        f"Note {n}" for n in range(6)
+    ]
+    requests = misskey.calls("notes/create")
+    refused = [r for r in requests if r.refused_until is not None]
+    # Only the calls on their way when the first 429 came back were refused.
+    assert 1 <= len(refused) <= MAX_IN_FLIGHT
+    assert len(requests) == 6 + len(refused)
+
+
+async def test_rate_limit_longer_than_a_minute(
+    hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
+) -> None:
+    """Past Misskey's hourly limit a note fails at once, and is not sent again."""
+    misskey.limit("notes/create", 1, 3600)
+    await post(hass, init_integration, text="First")
+    for text in ("Second", "Third"):
+        with pytest.raises(HomeAssistantError) as exc:
+            await post(hass, init_integration, text=text)
+        assert exc.value.translation_key == "rate_limited"
+        assert 3500 < int(exc.value.translation_placeholders["retry_after"]) <= 3600
+    assert [n["text"] for n in misskey.notes.values()] == ["First"]
+    # The second was refused once; the third was not sent at all.
+    assert [r.body["text"] for r in misskey.calls("notes/create")] == [
+        "First",
+        "Second",
+    ]
 
 
 async def test_unknown_outcome_is_not_retried(

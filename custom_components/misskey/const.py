@@ -69,7 +69,8 @@ MAX_POLL_CHOICE_LENGTH: Final = 50
 
 UPDATE_INTERVAL: Final = timedelta(minutes=15)
 
-# A 429 is retried after Retry-After, but never for longer than this in all.
+# A 429 holds the account's calls to that endpoint until the server's moment;
+# a call waits at most this long in all.
 RATE_LIMIT_MAX_WAIT: Final = 60.0
 MAX_CW_LENGTH: Final = 100
 # notes/create takes up to 16 files; drive/files/create's comment (alt text)

@@ -26,6 +26,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .api import (
+    DRIVE_FILES_CREATE,
     DriveFile,
     MisskeyAuthenticationError,
     MisskeyError,
@@ -33,7 +34,6 @@ from .api import (
     MisskeyPermissionDeniedError,
     MisskeyRateLimitError,
     UploadData,
-    retry_rate_limited,
 )
 from .const import (
     ATTR_ALT_TEXT,
@@ -263,7 +263,8 @@ async def _async_upload(
     """Read one attachment's source and stream it to the drive.
 
     A 429 is waited out like a note's: the source is opened again for each try,
-    as the refused upload consumed it and Misskey kept nothing.
+    as the refused upload consumed it and Misskey kept nothing, and only once
+    the account's gate lets the upload go.
     """
 
     async def upload() -> DriveFile:
@@ -280,7 +281,9 @@ async def _async_upload(
             )
 
     try:
-        return await retry_rate_limited(upload, RATE_LIMIT_MAX_WAIT)
+        return await coordinator.client.retry_rate_limited(
+            DRIVE_FILES_CREATE, upload, RATE_LIMIT_MAX_WAIT
+        )
     except _SourceError as err:
         raise attachment.error(
             err.key, validation=err.validation, **err.placeholders

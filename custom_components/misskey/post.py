@@ -27,7 +27,6 @@ from .api import (
     MisskeyRateLimitError,
     MisskeyServerError,
     Note,
-    retry_rate_limited,
 )
 from .const import (
     ATTR_CHANNEL,
@@ -321,8 +320,8 @@ async def async_create_note(
     reported, never retried.
     """
     try:
-        return await retry_rate_limited(
-            lambda: coordinator.client.create_note(params), RATE_LIMIT_MAX_WAIT
+        return await coordinator.client.create_note(
+            params, max_wait=RATE_LIMIT_MAX_WAIT
         )
     except MisskeyRateLimitError as err:
         raise HomeAssistantError(

@@ -8,10 +8,11 @@ from .client import (
     DEFAULT_MAX_NOTE_TEXT_LENGTH,
     DEFAULT_TIMEOUT,
     DEFAULT_UPLOAD_TIMEOUT,
+    DRIVE_FILES_CREATE,
+    NOTES_CREATE,
     MisskeyClient,
     credential_from_access_token,
     normalize_url,
-    retry_rate_limited,
 )
 from .errors import (
     MisskeyApiError,
@@ -38,6 +39,8 @@ __all__ = [
     "DEFAULT_MAX_NOTE_TEXT_LENGTH",
     "DEFAULT_TIMEOUT",
     "DEFAULT_UPLOAD_TIMEOUT",
+    "DRIVE_FILES_CREATE",
+    "NOTES_CREATE",
     "UPLOAD_CHUNK_SIZE",
     "Account",
     "App",
@@ -66,5 +69,4 @@ __all__ = [
     "UserKey",
     "credential_from_access_token",
     "normalize_url",
-    "retry_rate_limited",
 ]

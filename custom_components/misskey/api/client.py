@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from contextvars import ContextVar
 import hashlib
 import ipaddress
 import logging
@@ -26,6 +27,7 @@ from .errors import (
     MisskeyTimeoutError,
     decode_answer,
 )
+from .gate import RateLimitGate, Turn
 from .models import Account, App, AuthSession, DriveFile, Meta, Note, UserKey
 from .upload import StreamPayload, UploadData, UploadStream
 
@@ -37,27 +39,13 @@ DEFAULT_MAX_NOTE_TEXT_LENGTH: Final = 3000
 # for this long (no chunk sent, or no answer after the last one).
 DEFAULT_UPLOAD_TIMEOUT: Final = 60.0
 
+NOTES_CREATE: Final = "notes/create"
+DRIVE_FILES_CREATE: Final = "drive/files/create"
+
 _HOSTNAME_RE: Final = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 
-
-async def retry_rate_limited[T](call: Callable[[], Awaitable[T]], max_wait: float) -> T:
-    """Await ``call()``, repeating it after each 429 for at most ``max_wait`` s in all.
-
-    A call Misskey refused with 429 did nothing, so repeating it cannot do
-    anything twice. The last MisskeyRateLimitError is raised once waiting
-    longer would exceed ``max_wait``.
-    """
-    waited = 0.0
-    while True:
-        try:
-            return await call()
-        except MisskeyRateLimitError as err:
-            wait = err.retry_after if err.retry_after is not None else 1.0
-            if waited + wait > max_wait:
-                raise
-            _LOGGER.debug("Rate limited; trying again in %s s", wait)
-            await asyncio.sleep(wait)
-            waited += wait
+# The turn retry_rate_limited waited for, which the request inside it takes.
+_TURN: ContextVar[Turn | None] = ContextVar("misskey_turn", default=None)
 
 
 def credential_from_access_token(access_token: str, app_secret: str) -> str:
@@ -118,6 +106,50 @@ class MisskeyClient:
         self._credential = credential
         self.request_timeout = request_timeout
         self.upload_timeout = upload_timeout
+        self._gate = RateLimitGate()
+
+    async def retry_rate_limited[T](
+        self, endpoint: str, call: Callable[[], Awaitable[T]], max_wait: float
+    ) -> T:
+        """Await ``call()`` in the endpoint's turn, again after each 429.
+
+        ``call`` makes one request to ``endpoint`` with this client; it is
+        awaited only once the account's gate lets a call go, so a source it
+        opens is not held open while the gate waits. A call Misskey refused
+        with 429 did nothing, so repeating it cannot do anything twice; any
+        other error ends the call. MisskeyRateLimitError is raised once the
+        call would wait more than ``max_wait`` seconds in all.
+        """
+        lane = self._gate.lane(endpoint)
+        deadline = lane.loop.time() + max_wait
+        while True:
+            turn = await lane.enter(deadline)
+            token = _TURN.set(turn)
+            try:
+                return await call()
+            except MisskeyRateLimitError as err:
+                # Waiting would take too long: the server's own answer says why.
+                if err is not turn.error or lane.ready_at() > deadline:
+                    raise
+                _LOGGER.debug("%s: rate limited; waiting for another turn", endpoint)
+            finally:
+                _TURN.reset(token)
+                lane.leave(turn)
+
+    async def _turn(self, endpoint: str) -> Turn:
+        """Return the turn of retry_rate_limited, or one of the request's own.
+
+        A request of its own does not wait for the server's limit: while the
+        gate holds the endpoint it raises MisskeyRateLimitError at once.
+        """
+        turn = _TURN.get()
+        if turn is not None and not turn.used and turn.lane.endpoint == endpoint:
+            return turn
+        lane = self._gate.lane(endpoint)
+        if (turn := lane.try_enter()) is None:
+            turn = await lane.enter(lane.loop.time())
+        turn.own = True
+        return turn
 
     async def request(
         self,
@@ -134,26 +166,27 @@ class MisskeyClient:
                     401, "CREDENTIAL_REQUIRED", "no credential"
                 )
             body["i"] = self._credential
-        try:
-            async with asyncio.timeout(self.request_timeout):
-                response = await self._session.post(
-                    f"{self.url}/api/{endpoint}", json=body, allow_redirects=False
-                )
-                async with response:
-                    text = await response.text(errors="replace")
-        except TimeoutError:
-            raise MisskeyTimeoutError(
-                f"{endpoint}: no answer in {self.request_timeout} s"
-            ) from None
-        except aiohttp.ClientConnectorError as err:
-            raise MisskeyCannotConnectError(
-                f"{endpoint}: {type(err).__name__}: {err}"
-            ) from None
-        except aiohttp.ClientError as err:
-            raise MisskeyConnectionError(
-                f"{endpoint}: {type(err).__name__}: {err}"
-            ) from None
-        return decode_answer(endpoint, response.status, response.headers, text)
+        with await self._turn(endpoint):
+            try:
+                async with asyncio.timeout(self.request_timeout):
+                    response = await self._session.post(
+                        f"{self.url}/api/{endpoint}", json=body, allow_redirects=False
+                    )
+                    async with response:
+                        text = await response.text(errors="replace")
+            except TimeoutError:
+                raise MisskeyTimeoutError(
+                    f"{endpoint}: no answer in {self.request_timeout} s"
+                ) from None
+            except aiohttp.ClientConnectorError as err:
+                raise MisskeyCannotConnectError(
+                    f"{endpoint}: {type(err).__name__}: {err}"
+                ) from None
+            except aiohttp.ClientError as err:
+                raise MisskeyConnectionError(
+                    f"{endpoint}: {type(err).__name__}: {err}"
+                ) from None
+            return decode_answer(endpoint, response.status, response.headers, text)
 
     async def meta(self) -> Meta:
         """Return the instance's metadata; raise MisskeyResponseError if it is no Misskey."""
@@ -277,7 +310,7 @@ class MisskeyClient:
             raise MisskeyAuthenticationError(
                 401, "CREDENTIAL_REQUIRED", "no credential"
             )
-        endpoint = "drive/files/create"
+        endpoint = DRIVE_FILES_CREATE
         fields = {"i": self._credential, "name": name}
         if comment is not None:
             fields["comment"] = comment
@@ -285,61 +318,74 @@ class MisskeyClient:
         fields["force"] = "true"
         loop = asyncio.get_running_loop()
         stream: UploadStream | None = None
-        try:
-            async with asyncio.timeout(self.upload_timeout) as deadline:
-                stream = UploadStream(
-                    data,
-                    size,
-                    lambda: deadline.reschedule(loop.time() + self.upload_timeout),
-                )
-                form = aiohttp.MultipartWriter("form-data")
-                for key, value in fields.items():
-                    form.append(value).set_content_disposition("form-data", name=key)
-                form.append_payload(
-                    StreamPayload(
-                        stream.chunks(),
-                        size=size,
-                        content_type=content_type or "application/octet-stream",
+        with await self._turn(endpoint):
+            try:
+                async with asyncio.timeout(self.upload_timeout) as deadline:
+                    stream = UploadStream(
+                        data,
+                        size,
+                        lambda: deadline.reschedule(loop.time() + self.upload_timeout),
                     )
-                ).set_content_disposition("form-data", name="file", filename=name)
-                response = await self._session.post(
-                    f"{self.url}/api/{endpoint}",
-                    data=form,
-                    allow_redirects=False,
-                    # No total: the session's default (5 min) would cut off
-                    # slow uploads; the progress deadline above limits them.
-                    timeout=aiohttp.ClientTimeout(
-                        total=None,
-                        sock_connect=self.request_timeout,
-                        sock_read=self.upload_timeout,
-                    ),
-                )
-                async with response:
-                    text = await response.text(errors="replace")
-        except TimeoutError:
-            if stream is not None and stream.error is not None:
-                raise stream.error from None
-            raise MisskeyTimeoutError(
-                f"{endpoint}: no progress in {self.upload_timeout} s"
-            ) from None
-        except aiohttp.ClientError as err:
-            if stream is not None and stream.error is not None:
-                raise stream.error from None
-            if isinstance(err, aiohttp.ClientConnectorError):
-                raise MisskeyCannotConnectError(
+                    form = aiohttp.MultipartWriter("form-data")
+                    for key, value in fields.items():
+                        form.append(value).set_content_disposition(
+                            "form-data", name=key
+                        )
+                    form.append_payload(
+                        StreamPayload(
+                            stream.chunks(),
+                            size=size,
+                            content_type=content_type or "application/octet-stream",
+                        )
+                    ).set_content_disposition("form-data", name="file", filename=name)
+                    response = await self._session.post(
+                        f"{self.url}/api/{endpoint}",
+                        data=form,
+                        allow_redirects=False,
+                        # No total: the session's default (5 min) would cut off
+                        # slow uploads; the progress deadline above limits them.
+                        timeout=aiohttp.ClientTimeout(
+                            total=None,
+                            sock_connect=self.request_timeout,
+                            sock_read=self.upload_timeout,
+                        ),
+                    )
+                    async with response:
+                        text = await response.text(errors="replace")
+            except TimeoutError:
+                if stream is not None and stream.error is not None:
+                    raise stream.error from None
+                raise MisskeyTimeoutError(
+                    f"{endpoint}: no progress in {self.upload_timeout} s"
+                ) from None
+            except aiohttp.ClientError as err:
+                if stream is not None and stream.error is not None:
+                    raise stream.error from None
+                if isinstance(err, aiohttp.ClientConnectorError):
+                    raise MisskeyCannotConnectError(
+                        f"{endpoint}: {type(err).__name__}: {err}"
+                    ) from None
+                raise MisskeyConnectionError(
                     f"{endpoint}: {type(err).__name__}: {err}"
                 ) from None
-            raise MisskeyConnectionError(
-                f"{endpoint}: {type(err).__name__}: {err}"
-            ) from None
-        result = decode_answer(endpoint, response.status, response.headers, text)
+            result = decode_answer(endpoint, response.status, response.headers, text)
         if not isinstance(result, Mapping) or "id" not in result:
             raise MisskeyResponseError(f"{endpoint}: the answer is not a drive file")
         return DriveFile.from_json(result)
 
-    async def create_note(self, params: Mapping[str, Any]) -> Note:
-        """Post a note; ``params`` are ``notes/create``'s, in Misskey's spelling."""
-        data = await self.request("notes/create", params, authenticated=True)
+    async def create_note(
+        self, params: Mapping[str, Any], *, max_wait: float = 0.0
+    ) -> Note:
+        """Post a note; ``params`` are ``notes/create``'s, in Misskey's spelling.
+
+        A 429 is waited out for up to ``max_wait`` seconds in all (see
+        retry_rate_limited); a timeout or a broken connection is never retried.
+        """
+        data = await self.retry_rate_limited(
+            NOTES_CREATE,
+            lambda: self.request(NOTES_CREATE, params, authenticated=True),
+            max_wait,
+        )
         note = _field(data, "notes/create", "createdNote")
         if not isinstance(note, Mapping) or "id" not in note:
             raise MisskeyResponseError("notes/create: the answer has no note")

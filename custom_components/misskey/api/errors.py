@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 import json
+import math
 import time
 from typing import Any, Final
 
@@ -65,9 +66,16 @@ class MisskeyPermissionDeniedError(MisskeyApiError):
 
 
 class MisskeyRateLimitError(MisskeyApiError):
-    """The server refused the call for now; it did nothing."""
+    """The server refused the call for now; it did nothing.
+
+    ``retry_after``: seconds until a call may go again; ``clear_after``: until
+    the limit is wholly clear (Sharkey); ``limit``: calls the window allows
+    (Misskey). None where the server did not say.
+    """
 
     retry_after: float | None = None
+    clear_after: float | None = None
+    limit: int | None = None
 
 
 class MisskeySessionPendingError(MisskeyApiError):
@@ -194,14 +202,41 @@ def _error_object(data: Any) -> Mapping[str, Any] | None:
 def _rate_limited(
     headers: CIMultiDictProxy[str], err: MisskeyRateLimitError
 ) -> MisskeyRateLimitError:
-    retry_after: float | None = None
-    try:
-        retry_after = float(headers["Retry-After"])
-    except KeyError, ValueError:
-        # resetMs is when the limit resets (epoch milliseconds), not a duration:
-        # Misskey derives its Retry-After as resetMs - now.
+    """Read when to retry from what the variant sends.
+
+    Sharkey: X-RateLimit-Reset (seconds, to the millisecond) and
+    X-RateLimit-Clear; its info.resetMs is a duration. Misskey: Retry-After in
+    whole seconds, rounded up, and info.resetMs, the moment the window frees
+    (epoch milliseconds, from which Misskey derives Retry-After), and
+    info.total. Misskey 12: nothing.
+    """
+    retry_after = _seconds(headers.get("X-RateLimit-Reset"))
+    if retry_after is None:
+        retry_after = _seconds(headers.get("Retry-After"))
         reset_ms = err.info.get("resetMs")
-        if isinstance(reset_ms, (int, float)):
-            retry_after = max(float(reset_ms) / 1000 - time.time(), 0.0)
+        if isinstance(reset_ms, (int, float)) and not isinstance(reset_ms, bool):
+            # (+1: Misskey rounds the moment down to the millisecond.)
+            until_reset = max((float(reset_ms) + 1) / 1000 - time.time(), 0.0)
+            # The precise moment, unless our clock disagrees with the server's
+            # by more than Retry-After's rounding.
+            if retry_after is None or (
+                retry_after - 1.05 <= until_reset <= retry_after + 0.05
+            ):
+                retry_after = until_reset
     err.retry_after = retry_after
+    err.clear_after = _seconds(headers.get("X-RateLimit-Clear"))
+    total = err.info.get("total")
+    if isinstance(total, int) and not isinstance(total, bool) and total > 0:
+        err.limit = total
     return err
+
+
+def _seconds(value: str | None) -> float | None:
+    """Return a header's number of seconds; None if absent or not a number (a date)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        return None
+    return max(seconds, 0.0) if math.isfinite(seconds) else None
