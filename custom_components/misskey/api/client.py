@@ -166,7 +166,7 @@ class MisskeyClient:
                     401, "CREDENTIAL_REQUIRED", "no credential"
                 )
             body["i"] = self._credential
-        with await self._turn(endpoint):
+        with await self._turn(endpoint) as turn:
             try:
                 async with asyncio.timeout(self.request_timeout):
                     response = await self._session.post(
@@ -174,6 +174,7 @@ class MisskeyClient:
                     )
                     async with response:
                         text = await response.text(errors="replace")
+                turn.remaining = _remaining(response.headers)
             except TimeoutError:
                 raise MisskeyTimeoutError(
                     f"{endpoint}: no answer in {self.request_timeout} s"
@@ -318,7 +319,7 @@ class MisskeyClient:
         fields["force"] = "true"
         loop = asyncio.get_running_loop()
         stream: UploadStream | None = None
-        with await self._turn(endpoint):
+        with await self._turn(endpoint) as turn:
             try:
                 async with asyncio.timeout(self.upload_timeout) as deadline:
                     stream = UploadStream(
@@ -352,6 +353,7 @@ class MisskeyClient:
                     )
                     async with response:
                         text = await response.text(errors="replace")
+                turn.remaining = _remaining(response.headers)
             except TimeoutError:
                 if stream is not None and stream.error is not None:
                     raise stream.error from None
@@ -390,6 +392,14 @@ class MisskeyClient:
         if not isinstance(note, Mapping) or "id" not in note:
             raise MisskeyResponseError("notes/create: the answer has no note")
         return Note.from_json(note, self.url)
+
+
+def _remaining(headers: Mapping[str, str]) -> int | None:
+    """Return how many more calls Sharkey says it takes now (X-RateLimit-Remaining)."""
+    try:
+        return int(headers["X-RateLimit-Remaining"])
+    except KeyError, ValueError:
+        return None
 
 
 def _field(data: Any, endpoint: str, name: str) -> Any:

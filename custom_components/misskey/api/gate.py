@@ -61,6 +61,7 @@ class Turn:
         "index",
         "lane",
         "own",
+        "remaining",
         "sent_at",
         "used",
     )
@@ -76,6 +77,9 @@ class Turn:
         self.sent_at: float | None = None
         self.answered_at: float | None = None
         self.error: MisskeyRateLimitError | None = None
+        # Calls the server said it would still take (Sharkey's
+        # X-RateLimit-Remaining on every answer).
+        self.remaining: int | None = None
 
     def __enter__(self) -> Self:
         """Note that the call goes out now."""
@@ -111,7 +115,14 @@ class _Waiter:
 class _Run:
     """The calls of one epoch, in the order they went out."""
 
-    __slots__ = ("accepted", "epoch", "first_accepted_at", "sent", "turns")
+    __slots__ = (
+        "accepted",
+        "epoch",
+        "first_accepted_at",
+        "most_remaining",
+        "sent",
+        "turns",
+    )
 
     def __init__(self, epoch: int) -> None:
         self.epoch = epoch
@@ -119,6 +130,7 @@ class _Run:
         self.sent = 0
         self.accepted = 0
         self.first_accepted_at: float | None = None
+        self.most_remaining: int | None = None
 
     @property
     def start(self) -> float | None:
@@ -287,6 +299,10 @@ class Lane:
         else:
             return
         run.accepted += 1
+        if turn.remaining is not None and (
+            run.most_remaining is None or turn.remaining > run.most_remaining
+        ):
+            run.most_remaining = turn.remaining
         if run.first_accepted_at is None:
             run.first_accepted_at = now
         if run is not self._run:
@@ -414,10 +430,16 @@ class Lane:
         start = run.start if run.start is not None else basis.refused_at
         if basis.clear_at is not None:
             # Sharkey's bucket is empty then, and takes as many at once as it
-            # holds: those that passed, less what it drained meanwhile (it
-            # drains all it holds in ``clear_at - refused_at``).
-            clear_after = basis.clear_at - basis.refused_at
-            if basis.limit is None and clear_after > 0:
+            # holds: one more than it said it would still take after a call
+            # (exactly so after the first call into an empty bucket).
+            if basis.limit is None and run.most_remaining is not None:
+                limit = run.most_remaining + 1
+            elif (
+                basis.limit is None
+                and (clear_after := basis.clear_at - basis.refused_at) > 0
+            ):
+                # Without that: those that passed, less what it drained
+                # meanwhile (it drains all it holds in ``clear_after``).
                 drained = (basis.refused_at - start) * limit / clear_after
                 limit = max(limit - math.ceil(drained), 1)
             first = run.first_accepted_at or basis.refused_at
