@@ -123,7 +123,8 @@ class MisskeyClient:
         lane = self._gate.lane(endpoint)
         deadline = lane.loop.time() + max_wait
         while True:
-            turn = await lane.enter(deadline)
+            if (turn := lane.try_enter()) is None:
+                turn = await lane.enter(deadline)
             token = _TURN.set(turn)
             try:
                 return await call()
@@ -136,18 +137,26 @@ class MisskeyClient:
                 _TURN.reset(token)
                 lane.leave(turn)
 
-    async def _turn(self, endpoint: str) -> Turn:
+    def _turn(self, endpoint: str) -> Turn | None:
         """Return the turn of retry_rate_limited, or one of the request's own.
 
-        A request of its own does not wait for the server's limit: while the
-        gate holds the endpoint it raises MisskeyRateLimitError at once.
+        None: the request must wait for one (``_own_turn``).
         """
         turn = _TURN.get()
         if turn is not None and not turn.used and turn.lane.endpoint == endpoint:
             return turn
+        if (turn := self._gate.lane(endpoint).try_enter()) is not None:
+            turn.own = True
+        return turn
+
+    async def _own_turn(self, endpoint: str) -> Turn:
+        """Wait for a turn of the request's own, only while calls are in flight.
+
+        It does not wait for the server's limit: while the gate holds the
+        endpoint it raises MisskeyRateLimitError at once.
+        """
         lane = self._gate.lane(endpoint)
-        if (turn := lane.try_enter()) is None:
-            turn = await lane.enter(lane.loop.time())
+        turn = await lane.enter(lane.loop.time())
         turn.own = True
         return turn
 
@@ -166,7 +175,7 @@ class MisskeyClient:
                     401, "CREDENTIAL_REQUIRED", "no credential"
                 )
             body["i"] = self._credential
-        with await self._turn(endpoint) as turn:
+        with self._turn(endpoint) or await self._own_turn(endpoint) as turn:
             try:
                 async with asyncio.timeout(self.request_timeout):
                     response = await self._session.post(
@@ -174,7 +183,8 @@ class MisskeyClient:
                     )
                     async with response:
                         text = await response.text(errors="replace")
-                turn.remaining = _remaining(response.headers)
+                if turn.in_burst:
+                    turn.remaining = _remaining(response.headers)
             except TimeoutError:
                 raise MisskeyTimeoutError(
                     f"{endpoint}: no answer in {self.request_timeout} s"
@@ -319,7 +329,7 @@ class MisskeyClient:
         fields["force"] = "true"
         loop = asyncio.get_running_loop()
         stream: UploadStream | None = None
-        with await self._turn(endpoint) as turn:
+        with self._turn(endpoint) or await self._own_turn(endpoint) as turn:
             try:
                 async with asyncio.timeout(self.upload_timeout) as deadline:
                     stream = UploadStream(
@@ -353,7 +363,8 @@ class MisskeyClient:
                     )
                     async with response:
                         text = await response.text(errors="replace")
-                turn.remaining = _remaining(response.headers)
+                if turn.in_burst:
+                    turn.remaining = _remaining(response.headers)
             except TimeoutError:
                 if stream is not None and stream.error is not None:
                     raise stream.error from None
@@ -383,11 +394,14 @@ class MisskeyClient:
         A 429 is waited out for up to ``max_wait`` seconds in all (see
         retry_rate_limited); a timeout or a broken connection is never retried.
         """
-        data = await self.retry_rate_limited(
-            NOTES_CREATE,
-            lambda: self.request(NOTES_CREATE, params, authenticated=True),
-            max_wait,
-        )
+        if max_wait:
+            data = await self.retry_rate_limited(
+                NOTES_CREATE,
+                lambda: self.request(NOTES_CREATE, params, authenticated=True),
+                max_wait,
+            )
+        else:
+            data = await self.request(NOTES_CREATE, params, authenticated=True)
         note = _field(data, "notes/create", "createdNote")
         if not isinstance(note, Mapping) or "id" not in note:
             raise MisskeyResponseError("notes/create: the answer has no note")
@@ -396,9 +410,11 @@ class MisskeyClient:
 
 def _remaining(headers: Mapping[str, str]) -> int | None:
     """Return how many more calls Sharkey says it takes now (X-RateLimit-Remaining)."""
+    if (value := headers.get("X-RateLimit-Remaining")) is None:
+        return None
     try:
-        return int(headers["X-RateLimit-Remaining"])
-    except KeyError, ValueError:
+        return int(value)
+    except ValueError:
         return None
 
 

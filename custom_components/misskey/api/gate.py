@@ -54,37 +54,48 @@ MAX_REMEMBERED: Final = 10_000
 class Turn:
     """The right to send one call to an endpoint, and what became of it."""
 
-    __slots__ = (
-        "answered_at",
-        "epoch",
-        "error",
-        "index",
-        "lane",
-        "own",
-        "remaining",
-        "sent_at",
-        "used",
-    )
+    # Every call makes one: the rarely set fields default on the class.
+    # Its place among the calls of its epoch, when it was answered, its 429.
+    index = 0
+    answered_at: float | None = None
+    error: MisskeyRateLimitError | None = None
+    # Calls the server said it would still take (Sharkey's
+    # X-RateLimit-Remaining on every answer).
+    remaining: int | None = None
+    # Whether the request itself took the turn (and gives it back), and
+    # whether a request has used it.
+    own = False
+    used = False
 
     def __init__(self, lane: Lane, epoch: int) -> None:
         """Belong to the lane's current epoch (the time since its last 429)."""
         self.lane = lane
         self.epoch = epoch
-        # Whether the request itself took the turn (and gives it back).
-        self.own = False
-        self.used = False
-        self.index = 0
-        self.sent_at: float | None = None
-        self.answered_at: float | None = None
-        self.error: MisskeyRateLimitError | None = None
-        # Calls the server said it would still take (Sharkey's
-        # X-RateLimit-Remaining on every answer).
-        self.remaining: int | None = None
+
+    @property
+    def in_burst(self) -> bool:
+        """Whether other calls of the lane are in flight or waiting, or it was refused."""
+        lane = self.lane
+        return (
+            lane._in_flight > 1  # noqa: SLF001
+            or bool(lane._waiters)  # noqa: SLF001
+            or lane._epoch > 0  # noqa: SLF001
+        )
 
     def __enter__(self) -> Self:
         """Note that the call goes out now."""
         self.used = True
-        self.lane.sent(self)
+        lane = self.lane
+        if self.epoch != lane._epoch:  # noqa: SLF001
+            lane.sent_late(self)
+            return self
+        # (Every call passes here: kept short.)
+        run = lane._run  # noqa: SLF001
+        if not run.sent:
+            run.start = lane.loop.time()
+        self.index = run.sent
+        run.sent += 1
+        run.turns.append(self)
         return self
 
     def __exit__(
@@ -95,7 +106,23 @@ class Turn:
     ) -> None:
         """Tell the lane how the call went; give the turn back if it was the request's."""
         if exc is None:
-            self.lane.accepted(self)
+            lane = self.lane
+            if (
+                self.epoch == lane._epoch  # noqa: SLF001
+                and lane._basis is None  # noqa: SLF001
+                and self.remaining is None
+            ):
+                # Never refused (every call passes here: kept short). A call
+                # alone ends its run: nothing to learn from it.
+                if lane._in_flight > 1 or lane._waiters:  # noqa: SLF001
+                    now = self.answered_at = lane.loop.time()
+                    lane._answers.append(now)  # noqa: SLF001
+                    run = lane._run  # noqa: SLF001
+                    run.accepted += 1
+                    if run.first_accepted_at is None:
+                        run.first_accepted_at = now
+            else:
+                lane.accepted(self)
         elif isinstance(exc, MisskeyRateLimitError):
             self.error = exc
             self.lane.refused(self, exc)
@@ -103,7 +130,10 @@ class Turn:
             # A timeout or a broken connection: the server may have counted it.
             self.lane.answered(self)
         if self.own:
-            self.lane.leave(self)
+            lane = self.lane
+            lane._in_flight -= 1  # noqa: SLF001
+            if lane._waiters or lane._timer is not None:  # noqa: SLF001
+                lane._wake()  # noqa: SLF001
 
 
 @dataclass(slots=True)
@@ -121,6 +151,7 @@ class _Run:
         "first_accepted_at",
         "most_remaining",
         "sent",
+        "start",
         "turns",
     )
 
@@ -131,13 +162,8 @@ class _Run:
         self.accepted = 0
         self.first_accepted_at: float | None = None
         self.most_remaining: int | None = None
-
-    @property
-    def start(self) -> float | None:
-        """Return when its first call went out."""
-        if not self.turns or self.sent != len(self.turns):
-            return None
-        return self.turns[0].sent_at
+        # When its first call went out.
+        self.start: float | None = None
 
     def answered_at(self, index: int, default: float) -> float:
         """Return when the call sent ``index``-th was answered (``default``: not known)."""
@@ -208,6 +234,21 @@ class Lane:
         """Return a turn if a call may go at once, without waiting."""
         if self._waiters:
             return None
+        if self._epoch == 0:
+            # Never refused: only the calls in flight count. (Every call
+            # passes here: kept short.)
+            if self._in_flight == 0:
+                if (run := self._run).sent:
+                    # The lane was quiet: a new run.
+                    run.turns.clear()
+                    run.sent = run.accepted = 0
+                    run.first_accepted_at = run.most_remaining = run.start = None
+                    if self._answers:
+                        self._answers.clear()
+            elif self._in_flight >= MAX_IN_FLIGHT:
+                return None
+            self._in_flight += 1
+            return Turn(self, 0)
         now = self.loop.time()
         if self._in_flight == 0:
             self._forget_if_quiet(now)
@@ -269,23 +310,18 @@ class Lane:
     def leave(self, turn: Turn) -> None:
         """Give a turn back."""
         self._in_flight -= 1
-        self._wake()
+        if self._waiters or self._timer is not None:
+            self._wake()
 
     # --- what the server answered ------------------------------------------
 
-    def sent(self, turn: Turn) -> None:
-        """Note a call going out."""
-        turn.sent_at = self.loop.time()
-        if turn.epoch == self._epoch:
-            run = self._run
-        elif (basis := self._basis) is not None and basis.run.epoch == turn.epoch:
-            # Given before the burst's first 429, sent after it came back.
+    def sent_late(self, turn: Turn) -> None:
+        """Note a call going out that was given its turn before the last 429."""
+        if (basis := self._basis) is not None and basis.run.epoch == turn.epoch:
             run = basis.run
-        else:
-            return
-        turn.index = run.sent
-        run.sent += 1
-        run.turns.append(turn)
+            turn.index = run.sent
+            run.sent += 1
+            run.turns.append(turn)
 
     def accepted(self, turn: Turn) -> None:
         """Note a call the server carried out."""
@@ -522,11 +558,18 @@ class Lane:
             if self._answers[-1] > now - self._window:
                 return
         self._limit = self._window = None
-        self._answers.clear()
         self._probing = False
         self._basis = None
-        if self._run.sent:
-            self._run = _Run(self._epoch)
+        self._new_run()
+
+    def _new_run(self) -> None:
+        """Start the run afresh: the calls before are no longer in any window."""
+        if self._answers:
+            self._answers.clear()
+        if (run := self._run).sent:
+            run.turns.clear()
+            run.sent = run.accepted = 0
+            run.first_accepted_at = run.most_remaining = run.start = None
 
     def _error(self, retry_after: float) -> MisskeyRateLimitError:
         """Return the 429 to raise for a call that cannot wait long enough."""
