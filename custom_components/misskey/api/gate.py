@@ -10,10 +10,12 @@ window further. Here, for each endpoint of the account (a lane):
   only a few calls past a limit it does not know yet;
 * a 429 holds every call until the moment the server named; then one call
   goes alone (a little late, at random), and the others follow once it passed;
-* the first 429 of a burst shows the window: how many calls passed since the
-  burst began (or Misskey's ``info.total``), and when it frees. The next calls
-  then go as the server's window frees them, each a window after one that
-  passed, so that the burst needs no more 429s.
+* the first 429 of a burst shows the limit, and the next calls go as the
+  server frees room, so that the burst needs no more 429s. Misskey's window:
+  how many calls passed since the burst began (or its ``info.total``) and
+  when it frees; each next call goes a window after one that passed.
+  Sharkey's bucket: its size (from X-RateLimit-Remaining) and the time it
+  takes to drain (X-RateLimit-Clear); one call goes at each drip.
 
 A 429 that says nothing of when (Misskey 12): a lone call tries again a whole
 number of seconds after the window filled, at growing intervals.
@@ -25,7 +27,6 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass
 import logging
-import math
 import random
 from types import TracebackType
 from typing import Final, Self
@@ -223,6 +224,11 @@ class Lane:
         # The server's window as seen: ``limit`` calls per ``window`` seconds.
         self._limit: int | None = None
         self._window: float | None = None
+        # Or (Sharkey) a bucket that lets one call in every ``interval`` s,
+        # the next at ``next_slot``, and is empty ``drain`` s after the last.
+        self._interval: float | None = None
+        self._next_slot = 0.0
+        self._drain = 0.0
         # When each recent call was answered, oldest first.
         self._answers: deque[float] = deque(maxlen=MAX_REMEMBERED)
         self._last_error: MisskeyRateLimitError | None = None
@@ -412,6 +418,8 @@ class Lane:
 
     def _grant(self) -> Turn:
         self._in_flight += 1
+        if self._interval is not None:
+            self._next_slot = max(self._next_slot, self.loop.time()) + self._interval
         return Turn(self, self._epoch)
 
     def _room(self) -> bool:
@@ -423,6 +431,8 @@ class Lane:
     def _ready_at(self, now: float) -> float:
         """Return the earliest moment the limit lets the next call go."""
         ready = max(now, self._hold_until)
+        if self._interval is not None:
+            return max(ready, self._next_slot)
         if self._limit is None or self._window is None:
             return ready
         answers = self._answers
@@ -465,21 +475,17 @@ class Lane:
         limit = basis.limit or run.accepted
         start = run.start if run.start is not None else basis.refused_at
         if basis.clear_at is not None:
-            # Sharkey's bucket is empty then, and takes as many at once as it
-            # holds: one more than it said it would still take after a call
-            # (exactly so after the first call into an empty bucket).
+            # Sharkey's bucket: as full as it holds (one more than it said it
+            # would still take after a call; exactly so after the first call
+            # into an empty bucket), it lets one in at each drip: from the
+            # reset it named, every ``clear / size`` seconds.
+            drain = basis.clear_at - basis.refused_at
             if basis.limit is None and run.most_remaining is not None:
                 limit = run.most_remaining + 1
-            elif (
-                basis.limit is None
-                and (clear_after := basis.clear_at - basis.refused_at) > 0
-            ):
-                # Without that: those that passed, less what it drained
-                # meanwhile (it drains all it holds in ``clear_after``).
-                drained = (basis.refused_at - start) * limit / clear_after
-                limit = max(limit - math.ceil(drained), 1)
-            first = run.first_accepted_at or basis.refused_at
-            self._learn(limit, basis.clear_at - first)
+            if drain > 0:
+                self._limit = self._window = None
+                self._interval, self._drain = drain / limit, drain
+                self._next_slot = max(self._next_slot, basis.reset_at)
         else:
             # Misskey's window frees at the reset it names, a window after a
             # call sent no earlier than the burst's first.
@@ -554,10 +560,12 @@ class Lane:
         """
         if self._hold_until > now or self._unknown:
             return
+        if self._interval is not None and now < self._next_slot + self._drain:
+            return
         if self._window is not None and self._answers:
             if self._answers[-1] > now - self._window:
                 return
-        self._limit = self._window = None
+        self._limit = self._window = self._interval = None
         self._probing = False
         self._basis = None
         self._new_run()
