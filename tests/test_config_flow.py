@@ -29,6 +29,7 @@ from homeassistant.data_entry_flow import (
 from homeassistant.helpers.network import NoURLAvailableError
 from homeassistant.setup import async_setup_component
 
+from .conftest import settle
 from .misskey_server import MisskeyServer
 
 pytestmark = pytest.mark.usefixtures("fast_authorization")
@@ -50,7 +51,7 @@ async def start_flow(hass: HomeAssistant, url: str) -> ConfigFlowResult:
 
 async def finish(hass: HomeAssistant, flow_id: str) -> ConfigFlowResult:
     """Do what the open dialog does when the flow says the external step is done."""
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await settle(hass)
     return await hass.config_entries.flow.async_configure(flow_id)
 
 
@@ -312,7 +313,7 @@ async def test_abandoned_flow_stops_polling(
     result = await start_flow(hass, misskey.url)
     (session,) = misskey.pending_sessions()
     hass.config_entries.flow.async_abort(result["flow_id"])
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await settle(hass)
     # A poll already on the wire may still arrive; none may follow it.
     await asyncio.sleep(0.1)
     polls = len(misskey.calls("auth/session/userkey"))
@@ -377,7 +378,7 @@ async def test_account_check_fails(
     result = await start_flow(hass, misskey.url)
     (session,) = misskey.pending_sessions()
     misskey.accept_session(session.token)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await settle(hass)
     if problem == "revoked":
         misskey.revoke()
     elif problem == "no_read_account":

@@ -27,7 +27,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from homeassistant.util import slugify
 
-from .conftest import authorize
+from .conftest import authorize, settle
 from .misskey_server import MisskeyServer
 
 pytestmark = pytest.mark.usefixtures("fast_authorization")
@@ -64,7 +64,7 @@ async def reauthorize(
     assert result["type"] is FlowResultType.EXTERNAL_STEP
     (session,) = misskey.pending_sessions()
     misskey.accept_session(session.token)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await settle(hass)
     result = await hass.config_entries.flow.async_configure(flow_id)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "reauth_successful"
@@ -74,7 +74,7 @@ async def reauthorize(
 async def test_setup_and_entities(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
-    """A working account loads with its notify entity, sensors and notify service."""
+    """A working account loads with its entities and notify service."""
     assert init_integration.state is ConfigEntryState.LOADED
     unique_id = init_integration.unique_id
     assert set(entity_ids(hass, init_integration)) == {
@@ -82,6 +82,12 @@ async def test_setup_and_entities(
         f"{unique_id}_followers",
         f"{unique_id}_following",
         f"{unique_id}_notes",
+        f"{unique_id}_unread_notifications",
+        f"{unique_id}_streaming",
+        f"{unique_id}_mentions",
+        f"{unique_id}_direct_messages",
+        f"{unique_id}_new_followers",
+        f"{unique_id}_note_activity",
     }
     assert hass.services.has_service(NOTIFY_DOMAIN, notify_service(init_integration))
 
@@ -195,7 +201,7 @@ async def test_credential_revoked_while_running(
     misskey.revoke()
     freezer.tick(UPDATE_INTERVAL)
     async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await settle(hass)
     (flow_id,) = reauth_flows(hass, init_integration)
 
     await reauthorize(hass, misskey, flow_id)
@@ -236,7 +242,7 @@ async def test_two_accounts_on_two_servers(
     for entry, server in ((mock_config_entry, misskey), (other_entry, other_misskey)):
         assert entry.state is ConfigEntryState.LOADED
         ids = entity_ids(hass, entry)
-        assert len(ids) == 4
+        assert len(ids) == 10
         await hass.services.async_call(
             NOTIFY_DOMAIN,
             SERVICE_SEND_MESSAGE,
@@ -282,10 +288,11 @@ async def test_unload_leaves_nothing_behind(
         assert state is not None
         assert state.state == STATE_UNAVAILABLE
     calls = len(misskey.requests)
-    # Nothing keeps polling the server.
+    # Nothing keeps polling the server, nor listening to it.
+    assert not misskey.streams.joined(misskey.user)
     freezer.tick(UPDATE_INTERVAL * 2)
     async_fire_time_changed(hass)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await settle(hass)
     assert len(misskey.requests) == calls
 
     # Loading it again brings everything back.
@@ -294,6 +301,8 @@ async def test_unload_leaves_nothing_behind(
     assert hass.services.has_service(NOTIFY_DOMAIN, service)
     assert entity_ids(hass, init_integration) == ids
     assert {entity_id.split(".")[0] for entity_id in ids.values()} == {
+        Platform.BINARY_SENSOR,
+        Platform.EVENT,
         Platform.NOTIFY,
         Platform.SENSOR,
     }

@@ -10,6 +10,7 @@ from .client import (
     DEFAULT_UPLOAD_TIMEOUT,
     MisskeyClient,
     credential_from_access_token,
+    instance_host,
     normalize_url,
     retry_rate_limited,
 )
@@ -28,10 +29,21 @@ from .errors import (
     MisskeyResponseError,
     MisskeyServerError,
     MisskeySessionPendingError,
+    MisskeyStreamRefusedError,
     MisskeyTimeoutError,
     MisskeyUploadSourceError,
 )
-from .models import Account, App, AuthSession, DriveFile, Meta, Note, UserKey
+from .models import (
+    Account,
+    App,
+    AuthSession,
+    DriveFile,
+    Meta,
+    Note,
+    Notification,
+    UserKey,
+)
+from .stream import MisskeyStream, StreamEvent
 from .upload import UPLOAD_CHUNK_SIZE, UploadData
 
 __all__ = [
@@ -59,12 +71,17 @@ __all__ = [
     "MisskeyResponseError",
     "MisskeyServerError",
     "MisskeySessionPendingError",
+    "MisskeyStream",
+    "MisskeyStreamRefusedError",
     "MisskeyTimeoutError",
     "MisskeyUploadSourceError",
     "Note",
+    "Notification",
+    "StreamEvent",
     "UploadData",
     "UserKey",
     "credential_from_access_token",
+    "instance_host",
     "normalize_url",
     "retry_rate_limited",
 ]

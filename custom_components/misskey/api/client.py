@@ -18,15 +18,26 @@ import aiohttp
 from yarl import URL
 
 from .errors import (
+    MisskeyApiError,
     MisskeyAuthenticationError,
     MisskeyCannotConnectError,
     MisskeyConnectionError,
     MisskeyRateLimitError,
     MisskeyResponseError,
+    MisskeyServerError,
     MisskeyTimeoutError,
     decode_answer,
 )
-from .models import Account, App, AuthSession, DriveFile, Meta, Note, UserKey
+from .models import (
+    Account,
+    App,
+    AuthSession,
+    DriveFile,
+    Meta,
+    Note,
+    Notification,
+    UserKey,
+)
 from .upload import StreamPayload, UploadData, UploadStream
 
 _LOGGER = logging.getLogger(__name__)
@@ -98,6 +109,11 @@ def normalize_url(raw: str) -> str:
     return str(URL.build(scheme=url.scheme, host=host, port=url.explicit_port)).rstrip(
         "/"
     )
+
+
+def instance_host(url: str) -> str:
+    """Return the host (and a non-default port) that names an instance."""
+    return URL(url).host_port_subcomponent or url
 
 
 class MisskeyClient:
@@ -229,6 +245,29 @@ class MisskeyClient:
             raise MisskeyResponseError("i: the answer is not an account")
         return Account.from_json(data)
 
+    async def notifications(
+        self, *, since_id: str | None = None, limit: int = 100
+    ) -> list[Notification]:
+        """Return notifications, oldest first, after ``since_id`` if given.
+
+        They stay unread: ``markAsRead`` defaults to true on the server and
+        would clear the user's badge. Misskey sends ``sinceId`` pages oldest
+        first and others newest first; both come back oldest first here.
+        """
+        params: dict[str, Any] = {"limit": limit, "markAsRead": False}
+        if since_id is not None:
+            params["sinceId"] = since_id
+        data = await self.request("i/notifications", params, authenticated=True)
+        if not isinstance(data, list):
+            raise MisskeyResponseError("i/notifications: the answer is not a list")
+        notifications = [
+            Notification.from_json(item)
+            for item in data
+            if isinstance(item, Mapping) and "id" in item
+        ]
+        # Misskey's IDs sort by time as strings; its own sinceId compares them so.
+        return sorted(notifications, key=lambda notification: notification.id)
+
     async def user(self, username: str, host: str | None = None) -> Account:
         """Return a user by name; ``host`` None is a user of this instance."""
         data = await self.request(
@@ -237,6 +276,40 @@ class MisskeyClient:
         if not isinstance(data, Mapping) or "id" not in data or "username" not in data:
             raise MisskeyResponseError("users/show: the answer is not a user")
         return Account.from_json(data)
+
+    async def react(self, note_id: str, reaction: str) -> None:
+        """React to a note; another reaction of the account replaces its earlier one."""
+        await self.request(
+            "notes/reactions/create",
+            {"noteId": note_id, "reaction": reaction},
+            authenticated=True,
+        )
+
+    async def delete_note(self, note_id: str) -> None:
+        """Delete a note of the account."""
+        await self.request("notes/delete", {"noteId": note_id}, authenticated=True)
+
+    async def custom_emoji_exists(self, name: str) -> bool | None:
+        """Return whether the instance has a custom emoji; None if it cannot tell.
+
+        Misskey answers an unknown name with a 500 whose cause is
+        ``EntityNotFoundError``; Misskey 12 has no ``emoji`` endpoint.
+        """
+        try:
+            await self.request("emoji", {"name": name})
+        except MisskeyServerError as err:
+            cause = err.info.get("e")
+            if (
+                isinstance(cause, Mapping)
+                and cause.get("code") == "EntityNotFoundError"
+            ):
+                return False
+            raise
+        except MisskeyApiError as err:
+            if err.code == "UNKNOWN_API_ENDPOINT":
+                return None
+            raise
+        return True
 
     async def delete_file(self, file_id: str) -> None:
         """Delete a file from the account's drive."""
