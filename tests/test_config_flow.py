@@ -27,6 +27,7 @@ from homeassistant.data_entry_flow import (
     FlowResultType,
 )
 from homeassistant.helpers.network import NoURLAvailableError
+from homeassistant.helpers.translation import async_get_translations
 from homeassistant.setup import async_setup_component
 
 from .misskey_server import MisskeyServer
@@ -282,6 +283,87 @@ async def test_cannot_connect(hass: HomeAssistant, misskey: MisskeyServer) -> No
         result["flow_id"], {CONF_URL: url}
     )
     assert result["errors"] == {"base": "cannot_connect"}
+
+
+async def submit(hass: HomeAssistant, flow_id: str, url: str) -> ConfigFlowResult:
+    """Type an address into the user step."""
+    return await hass.config_entries.flow.async_configure(flow_id, {CONF_URL: url})
+
+
+async def test_no_scheme_and_no_https_says_type_http(
+    hass: HomeAssistant, misskey: MisskeyServer
+) -> None:
+    """A server without TLS typed without scheme: the error says to type http://.
+
+    Plain http is not tried behind the user's back; the address the error
+    suggests then works.
+    """
+    address = misskey.url.removeprefix("http://")
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await submit(hass, result["flow_id"], address)
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect_https"}
+    assert result["description_placeholders"] == {"http_url": misskey.url}
+    assert misskey.calls("meta") == []
+
+    result = await submit(
+        hass, result["flow_id"], result["description_placeholders"]["http_url"]
+    )
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    assert len(misskey.calls("meta")) == 1
+    hass.config_entries.flow.async_abort(result["flow_id"])
+
+
+@pytest.mark.parametrize("template", ["{}", "https://{}"])
+async def test_no_scheme_and_nothing_listening(
+    hass: HomeAssistant, socket_enabled: None, unused_tcp_port: int, template: str
+) -> None:
+    """Only an address typed without scheme gets the http:// hint."""
+    address = f"127.0.0.1:{unused_tcp_port}"
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await submit(hass, result["flow_id"], template.format(address))
+
+    assert result["type"] is FlowResultType.FORM
+    if template == "{}":
+        assert result["errors"] == {"base": "cannot_connect_https"}
+        assert result["description_placeholders"] == {"http_url": f"http://{address}"}
+    else:
+        assert result["errors"] == {"base": "cannot_connect"}
+        assert result["description_placeholders"] == {}
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+async def test_https_hint_is_translated(hass: HomeAssistant, language: str) -> None:
+    """The hint names the http:// address to type, in every language."""
+    translations = await async_get_translations(hass, language, "config", [DOMAIN])
+    message = translations[f"component.{DOMAIN}.config.error.cannot_connect_https"]
+    assert "http://" in message
+    assert "{http_url}" in message
+
+
+@pytest.mark.parametrize("handle", ["@alice@{}", "alice@{}", " @alice@{}/ "])
+async def test_handle_takes_its_host(
+    hass: HomeAssistant, misskey: MisskeyServer, handle: str
+) -> None:
+    """A handle copied from a profile names the server; it has no scheme either."""
+    address = misskey.url.removeprefix("http://")
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await submit(hass, result["flow_id"], handle.format(address))
+
+    # The handle's host, tried over https: the test server has no TLS.
+    assert result["errors"] == {"base": "cannot_connect_https"}
+    assert result["description_placeholders"] == {"http_url": misskey.url}
+
+    result = await submit(hass, result["flow_id"], f"http://alice@{address}")
+    # With a scheme, alice@ is a URL's user name, which is refused.
+    assert result["errors"] == {CONF_URL: "invalid_url"}
 
 
 async def test_authorization_timeout(

@@ -12,6 +12,7 @@ from .client import (
     credential_from_access_token,
     normalize_url,
     retry_rate_limited,
+    scheme_assumed,
 )
 from .errors import (
     MisskeyApiError,
@@ -67,4 +68,5 @@ __all__ = [
     "credential_from_access_token",
     "normalize_url",
     "retry_rate_limited",
+    "scheme_assumed",
 ]
