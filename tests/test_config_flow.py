@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+import html
 from http import HTTPStatus
+import json
+from pathlib import Path
 from unittest.mock import patch
 
 import pytest
@@ -12,6 +15,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
+from custom_components.misskey.auth_callback import async_expect_authorization
 from custom_components.misskey.const import (
     APP_PERMISSIONS,
     AUTHORIZE_CALLBACK_PATH,
@@ -33,6 +37,10 @@ from homeassistant.setup import async_setup_component
 from .misskey_server import MisskeyServer
 
 pytestmark = pytest.mark.usefixtures("fast_authorization")
+
+TRANSLATIONS = Path(__file__).resolve().parents[1] / (
+    "custom_components/misskey/translations"
+)
 
 
 async def start_flow(hass: HomeAssistant, url: str) -> ConfigFlowResult:
@@ -129,7 +137,7 @@ async def test_full_flow_by_callback(
         # Misskey's page sends the browser here; it carries no Home Assistant login.
         resp = await client.get(redirect.path_qs, headers={"Authorization": ""})
         assert resp.status == HTTPStatus.OK
-        assert "return to Home Assistant" in await resp.text()
+        assert page_message("en", "authorization_page_allowed") in await resp.text()
         async with asyncio.timeout(5):
             await progressed.wait()
 
@@ -194,6 +202,64 @@ async def test_callback_with_unknown_token(
     assert resp.status == HTTPStatus.BAD_REQUEST
     resp = await browser.get(AUTHORIZE_CALLBACK_PATH)
     assert resp.status == HTTPStatus.BAD_REQUEST
+
+
+def page_message(language: str, key: str) -> str:
+    """Return a message of the callback page as a translation file has it."""
+    translations = json.loads(
+        (TRANSLATIONS / f"{language}.json").read_text(encoding="utf-8")
+    )
+    return html.escape(translations["exceptions"][key]["message"])
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "language"),
+    [
+        ("ja", "ja"),
+        ("ja-JP,ja;q=0.9,en-US;q=0.8,en;q=0.7", "ja"),
+        ("en-US,en;q=0.9,ja;q=0.8", "en"),
+        # Nothing we have first: the best one we have.
+        ("fr-FR, fr;q=0.9, ja;q=0.5", "ja"),
+        ("ja;q=0, en;q=0.1", "en"),
+        # Nothing we have at all: Home Assistant's own language.
+        ("fr", "ja"),
+        ("", "ja"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("known", "status", "key"),
+    [
+        (True, HTTPStatus.OK, "authorization_page_allowed"),
+        (False, HTTPStatus.BAD_REQUEST, "authorization_page_invalid"),
+    ],
+)
+async def test_callback_page_in_the_browser_language(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    accept_language: str,
+    language: str,
+    known: bool,
+    status: HTTPStatus,
+    key: str,
+) -> None:
+    """The page after Allow speaks the language the browser asks for."""
+    await hass.config.async_update(language="ja")
+    assert await async_setup_component(hass, DOMAIN, {})
+    woken: list[bool] = []
+    async_expect_authorization(hass, "token", lambda: woken.append(True))
+    browser = await hass_client_no_auth()
+
+    resp = await browser.get(
+        f"{AUTHORIZE_CALLBACK_PATH}?token={'token' if known else 'nope'}",
+        headers={"Accept-Language": accept_language},
+    )
+
+    assert resp.status == status
+    assert resp.headers["Content-Language"] == language
+    page = await resp.text()
+    assert f"<html lang='{language}'>" in page
+    assert page_message(language, key) in page
+    assert woken == ([True] if known else [])
 
 
 @pytest.mark.parametrize(
