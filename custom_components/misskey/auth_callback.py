@@ -103,9 +103,7 @@ class MisskeyAuthorizeCallbackView(HomeAssistantView):
         # its Accept-Language is all we know of the user's language.
         language = preferred_language(
             request.headers.get(hdrs.ACCEPT_LANGUAGE, ""),
-            hass.config.language
-            if hass.config.language in TRANSLATION_LANGUAGES
-            else "en",
+            preferred_language(hass.config.language, "en"),
         )
         key = "authorization_page_allowed" if wake else "authorization_page_invalid"
         translations = await async_get_translations(
