@@ -13,12 +13,17 @@ from pytest_homeassistant_custom_component.common import (
 )
 
 from custom_components.misskey.const import CONF_CREDENTIAL, DOMAIN, UPDATE_INTERVAL
-from custom_components.misskey.notify import CONF_ENTRY_ID, async_get_service
+from custom_components.misskey.notify import (
+    CONF_ENTRY_ID,
+    MisskeyNotificationService,
+    async_get_service,
+)
 from homeassistant.components.notify import (
     ATTR_MESSAGE,
     DOMAIN as NOTIFY_DOMAIN,
     SERVICE_SEND_MESSAGE,
 )
+from homeassistant.components.notify.legacy import NOTIFY_SERVICES
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID, CONF_URL, STATE_UNAVAILABLE, Platform
 from homeassistant.core import HomeAssistant
@@ -306,6 +311,50 @@ async def test_unload_leaves_nothing_behind(
         Platform.NOTIFY,
         Platform.SENSOR,
     }
+
+
+async def test_reload_keeps_one_notify_service(
+    hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
+) -> None:
+    """Each reload replaces the entry's notify service; none piles up in notify.
+
+    This reads notify's internal list (legacy.NOTIFY_SERVICES), which notify.py
+    must clean as notify has no public way to drop one service: the test
+    fails when a Home Assistant release changes it.
+    """
+
+    def ours() -> list[MisskeyNotificationService]:
+        return [
+            service
+            for service in hass.data[NOTIFY_SERVICES].get(DOMAIN, [])
+            if isinstance(service, MisskeyNotificationService)
+        ]
+
+    (first,) = ours()
+    assert first.entry is init_integration
+    for _ in range(2):
+        assert await hass.config_entries.async_reload(init_integration.entry_id)
+        await hass.async_block_till_done()
+    (service,) = ours()
+    assert service is not first
+    assert hass.services.has_service(NOTIFY_DOMAIN, notify_service(init_integration))
+
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    assert ours() == []
+    assert not hass.services.has_service(
+        NOTIFY_DOMAIN, notify_service(init_integration)
+    )
+
+    # The service notify calls is the current one, whose entry is loaded.
+    assert await hass.config_entries.async_setup(init_integration.entry_id)
+    await hass.async_block_till_done()
+    await hass.services.async_call(
+        NOTIFY_DOMAIN,
+        notify_service(init_integration),
+        {ATTR_MESSAGE: "after reloads"},
+        blocking=True,
+    )
+    assert [r.body["text"] for r in misskey.calls("notes/create")] == ["after reloads"]
 
 
 async def test_notify_service_only_by_discovery(

@@ -50,6 +50,7 @@ from .api import (
     credential_from_access_token,
     instance_host,
     normalize_url,
+    scheme_assumed,
 )
 from .auth_callback import async_expect_authorization, async_register_callback_view
 from .const import (
@@ -122,21 +123,28 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Ask for the instance."""
         errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         if user_input is not None:
             try:
                 url = normalize_url(user_input[CONF_URL])
             except ValueError:
                 errors[CONF_URL] = "invalid_url"
             else:
-                if not (error := await self._async_begin_authorization(url)):
+                error = await self._async_begin_authorization(
+                    url, https_assumed=scheme_assumed(user_input[CONF_URL])
+                )
+                if error is None:
                     return await self.async_step_authorize()
                 errors["base"] = error
+                if error == "cannot_connect_https":
+                    placeholders["http_url"] = str(URL(url).with_scheme("http"))
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(
                 STEP_USER_SCHEMA, user_input
             ),
             errors=errors,
+            description_placeholders=placeholders,
         )
 
     async def async_step_reauth(
@@ -175,14 +183,25 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
             description_placeholders={"instance": instance_host(url)},
         )
 
-    async def _async_begin_authorization(self, url: str) -> str | None:
-        """Make an app and a session on the instance; return an error key on failure."""
+    async def _async_begin_authorization(
+        self, url: str, *, https_assumed: bool = False
+    ) -> str | None:
+        """Make an app and a session on the instance; return an error key on failure.
+
+        ``https_assumed``: the user typed no scheme. When nothing answers over
+        https then, the error says to type http:// for a server without TLS;
+        plain http is never tried behind the user's back.
+        """
         client = MisskeyClient(async_get_clientsession(self.hass), url)
         try:
             await client.meta()
         except MisskeyRateLimitError:
             return "rate_limited"
-        except MisskeyConnectionError, MisskeyServerError:
+        except MisskeyConnectionError:
+            if https_assumed:
+                return "cannot_connect_https"
+            return "cannot_connect"
+        except MisskeyServerError:
             return "cannot_connect"
         except MisskeyResponseError, MisskeyApiError:
             return "not_misskey"

@@ -29,6 +29,8 @@ APP_PERMISSIONS: Final = [
 LEGACY_PERMISSIONS: Final = ["read:account", "write:notes", "write:drive"]
 
 AUTHORIZE_CALLBACK_PATH: Final = "/api/misskey/authorized"
+# The languages of translations/, for pages served outside the frontend.
+TRANSLATION_LANGUAGES: Final = ("en", "ja")
 AUTHORIZE_POLL_INTERVAL: Final = 3.0
 AUTHORIZE_TIMEOUT: Final = timedelta(minutes=10)
 

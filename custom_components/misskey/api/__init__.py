@@ -13,6 +13,7 @@ from .client import (
     instance_host,
     normalize_url,
     retry_rate_limited,
+    scheme_assumed,
 )
 from .errors import (
     MisskeyApiError,
@@ -84,4 +85,5 @@ __all__ = [
     "instance_host",
     "normalize_url",
     "retry_rate_limited",
+    "scheme_assumed",
 ]

@@ -49,6 +49,8 @@ DEFAULT_MAX_NOTE_TEXT_LENGTH: Final = 3000
 DEFAULT_UPLOAD_TIMEOUT: Final = 60.0
 
 _HOSTNAME_RE: Final = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+# A fediverse handle, @user@host or user@host; the host may have a port.
+_HANDLE_RE: Final = re.compile(r"@?[A-Za-z0-9_.-]+@(?P<host>[^@/\s]+)/?")
 
 
 async def retry_rate_limited[T](call: Callable[[], Awaitable[T]], max_wait: float) -> T:
@@ -84,16 +86,28 @@ def _is_ip_address(host: str) -> bool:
     return True
 
 
+def scheme_assumed(raw: str) -> bool:
+    """Tell whether normalize_url chose https because no scheme was typed."""
+    return "://" not in raw
+
+
 def normalize_url(raw: str) -> str:
     """Return the instance URL as scheme, host and port, or raise ValueError.
 
     ``misskey.io``, ``https://misskey.io/`` and ``https://misskey.io/@someone``
-    all become ``https://misskey.io``.
+    all become ``https://misskey.io``, and so do the handles ``@me@misskey.io``
+    and ``me@misskey.io`` that people copy from a profile: without a scheme,
+    ``user@host`` can only be a handle. With one it is a URL's user name and
+    password, which is refused.
     """
     text = raw.strip()
     if not text:
         raise ValueError("empty URL")
-    if "://" not in text:
+    if scheme_assumed(text):
+        if handle := _HANDLE_RE.fullmatch(text):
+            text = handle["host"]
+        elif text.startswith("@"):
+            raise ValueError("a handle without its server")
         text = f"https://{text}"
     try:
         url = URL(text)
