@@ -9,6 +9,7 @@ import logging
 from typing import Any
 
 import probatio
+from yarl import URL
 
 from homeassistant.components import http
 from homeassistant.config_entries import (
