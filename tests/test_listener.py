@@ -15,8 +15,19 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from custom_components.misskey.api import MisskeyClient
 from custom_components.misskey.const import CONF_CATCH_UP_WINDOW, CONF_LISTEN, DOMAIN
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
-from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
-from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
+from homeassistant.const import (
+    EVENT_HOMEASSISTANT_STARTED,
+    STATE_OFF,
+    STATE_ON,
+    STATE_UNAVAILABLE,
+)
+from homeassistant.core import (
+    CoreState,
+    Event,
+    EventStateChangedData,
+    HomeAssistant,
+    callback,
+)
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -269,6 +280,7 @@ async def test_missed_while_dropped_arrive_once(
     )
 
 
+@pytest.mark.parametrize("variant", [MISSKEY, SHARKEY, MISSKEY_13])
 async def test_restart_replays_nothing_old_and_loses_nothing_new(
     hass: HomeAssistant,
     misskey: MisskeyServer,
@@ -501,3 +513,26 @@ async def test_old_account_hears_live_but_does_not_catch_up(
     assert mentions.note_ids() == [note["id"]]
     assert not misskey.calls("i/notifications")
     assert legacy_config_entry.runtime_data.listener.diagnostics()["catch_up"] is False
+
+
+async def test_waits_until_home_assistant_started(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    as_bob: MisskeyClient,
+) -> None:
+    """At start-up, nothing is delivered before automations listen; then it all is."""
+    hass.set_state(CoreState.starting)
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    mentions = Events(hass, entity_id(hass, mock_config_entry, "event", "mentions"))
+    await asyncio.sleep(0.2)
+    assert not misskey.streams.connections
+
+    hass.set_state(CoreState.running)
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STARTED)
+    await misskey.streams.wait_joined(misskey.user)
+    note = await post_as(as_bob, text="@alice hello")
+    await mentions.wait(1)
+    assert mentions.note_ids() == [note["id"]]

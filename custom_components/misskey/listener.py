@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.storage import Store
 import homeassistant.util.dt as dt_util
 
@@ -130,10 +131,16 @@ class MisskeyListener:
         self._entry.async_on_unload(
             self._coordinator.async_add_listener(self._update_unread_from_account)
         )
-        self._entry.async_create_background_task(
-            self.hass, self._async_run(), f"{DOMAIN} listener {self._entry.entry_id}"
-        )
         self._entry.async_on_unload(self._async_stop)
+        # Automations listen only once Home Assistant has started: what is
+        # caught up after a restart must wait for them, or it is heard by none.
+        self._entry.async_on_unload(async_at_started(self.hass, self._async_begin))
+
+    @callback
+    def _async_begin(self, hass: HomeAssistant) -> None:
+        self._entry.async_create_background_task(
+            hass, self._async_run(), f"{DOMAIN} listener {self._entry.entry_id}"
+        )
 
     async def _async_stop(self) -> None:
         # The background task, cancelled on unload, closes the connection.
@@ -305,8 +312,10 @@ class MisskeyListener:
             for _ in range(CATCH_UP_MAX_PAGES):
                 cursor = self._cursor
                 page = await self._async_page(cursor, limit=_PAGE)
-                # Sharkey may send the anchor again: only newer ones go on.
-                if not any(cursor is None or n.id > cursor for n in page):
+                # Sharkey pages by millisecond and may send the anchor, the
+                # last notification delivered, again: only newer ones count.
+                page = [n for n in page if cursor is None or n.id > cursor]
+                if not page:
                     return
                 self._deliver_notifications(
                     page, missed_before=min(live_since, dt_util.utcnow() - self._window)
