@@ -39,10 +39,11 @@ def notify_service(entry: MockConfigEntry) -> str:
 
 
 def entity_ids(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, str]:
-    """Return the entry's entity IDs by unique ID."""
+    """Return the entry's enabled entity IDs by unique ID."""
     return {
         e.unique_id: e.entity_id
         for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+        if e.disabled_by is None
     }
 
 
@@ -74,7 +75,10 @@ async def reauthorize(
 async def test_setup_and_entities(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
-    """A working account loads with its notify entity, sensors and notify service."""
+    """A working account loads with its notify entity, sensors and notify service.
+
+    Silenced and suspended are there too, disabled until the user wants them.
+    """
     assert init_integration.state is ConfigEntryState.LOADED
     unique_id = init_integration.unique_id
     assert set(entity_ids(hass, init_integration)) == {
@@ -82,7 +86,20 @@ async def test_setup_and_entities(
         f"{unique_id}_followers",
         f"{unique_id}_following",
         f"{unique_id}_notes",
+        f"{unique_id}_last_note",
+        f"{unique_id}_bot",
+        f"{unique_id}_cat",
+        f"{unique_id}_locked",
+        f"{unique_id}_moved",
     }
+    disabled = {
+        e.unique_id
+        for e in er.async_entries_for_config_entry(
+            er.async_get(hass), init_integration.entry_id
+        )
+        if e.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    }
+    assert disabled == {f"{unique_id}_silenced", f"{unique_id}_suspended"}
     assert hass.services.has_service(NOTIFY_DOMAIN, notify_service(init_integration))
 
 
@@ -236,7 +253,7 @@ async def test_two_accounts_on_two_servers(
     for entry, server in ((mock_config_entry, misskey), (other_entry, other_misskey)):
         assert entry.state is ConfigEntryState.LOADED
         ids = entity_ids(hass, entry)
-        assert len(ids) == 4
+        assert len(ids) == 9
         await hass.services.async_call(
             NOTIFY_DOMAIN,
             SERVICE_SEND_MESSAGE,
@@ -294,6 +311,7 @@ async def test_unload_leaves_nothing_behind(
     assert hass.services.has_service(NOTIFY_DOMAIN, service)
     assert entity_ids(hass, init_integration) == ids
     assert {entity_id.split(".")[0] for entity_id in ids.values()} == {
+        Platform.BINARY_SENSOR,
         Platform.NOTIFY,
         Platform.SENSOR,
     }

@@ -1,4 +1,4 @@
-"""The Misskey integration: post notes from Home Assistant."""
+"""The Misskey integration: post notes and manage the account from Home Assistant."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from .notify import CONF_ENTRY_ID, async_unload_service
 from .permissions import async_remove_permissions_issue, async_update_permissions_issue
 from .services import async_setup_services
 
-PLATFORMS: list[Platform] = [Platform.NOTIFY, Platform.SENSOR]
+PLATFORMS: list[Platform] = [Platform.BINARY_SENSOR, Platform.NOTIFY, Platform.SENSOR]
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 

@@ -8,6 +8,7 @@ from .client import (
     DEFAULT_MAX_NOTE_TEXT_LENGTH,
     DEFAULT_TIMEOUT,
     DEFAULT_UPLOAD_TIMEOUT,
+    DRAFTS_PAGE,
     MisskeyClient,
     credential_from_access_token,
     normalize_url,
@@ -31,13 +32,25 @@ from .errors import (
     MisskeyTimeoutError,
     MisskeyUploadSourceError,
 )
-from .models import Account, App, AuthSession, DriveFile, Meta, Note, UserKey
+from .models import (
+    Account,
+    App,
+    AuthSession,
+    DriveFile,
+    Meta,
+    Note,
+    ProfileField,
+    RolePolicies,
+    ScheduledNote,
+    UserKey,
+)
 from .upload import UPLOAD_CHUNK_SIZE, UploadData
 
 __all__ = [
     "DEFAULT_MAX_NOTE_TEXT_LENGTH",
     "DEFAULT_TIMEOUT",
     "DEFAULT_UPLOAD_TIMEOUT",
+    "DRAFTS_PAGE",
     "UPLOAD_CHUNK_SIZE",
     "Account",
     "App",
@@ -62,6 +75,9 @@ __all__ = [
     "MisskeyTimeoutError",
     "MisskeyUploadSourceError",
     "Note",
+    "ProfileField",
+    "RolePolicies",
+    "ScheduledNote",
     "UploadData",
     "UserKey",
     "credential_from_access_token",
