@@ -975,7 +975,16 @@ class MisskeyServer:
     def _invalid(self, param: str, keyword: str, reason: str) -> ApiError:
         """Return INVALID_PARAM as ajv (2023+) or cafy (Misskey 12) words it."""
         if self.variant == MISSKEY_13:
-            legacy = "invalid-range" if keyword.startswith(("max", "min")) else reason
+            # cafy's words, seen on 12.26.
+            legacy = {
+                "maxLength": "invalid-range",
+                "minLength": "invalid-range",
+                "maxItems": "invalid-range",
+                "minItems": "invalid-range",
+                "maximum": "invalid-range",
+                "pattern": "not-match-pattern",
+                "enum": "not-match-pattern",
+            }.get(keyword, reason)
             return ApiError(
                 "INVALID_PARAM",
                 "Invalid param.",
@@ -1386,7 +1395,7 @@ class MisskeyServer:
                 "birthday", "pattern", f'must match pattern "{pattern}"'
             )
         lang = body.get("lang")
-        if not legacy and lang is not None and lang not in LANGS:
+        if lang is not None and lang not in LANGS:
             raise self._invalid(
                 "lang", "enum", "must be equal to one of the allowed values"
             )
