@@ -1258,7 +1258,29 @@ class MisskeyServer:
                 "CONTAINS_TOO_MANY_MENTIONS",
                 "Cannot post because it exceeds the allowed number of mentions.",
             )
-        if visibility == "public" and self.public_becomes_home:
+        mention_limit = self._policy("mentionLimit")
+        if mention_limit is not None:
+            # Only users the server finds count, each once.
+            mentioned = {
+                user.id
+                for name, host in re.findall(
+                    r"(?<![0-9A-Za-z])@(\w+)(?:@([\w.-]*\w))?", text or ""
+                )
+                for user in self.users.values()
+                if user.username.lower() == name.lower()
+                and (user.host or "") == host.lower()
+            }
+            if len(mentioned) > mention_limit:
+                raise ApiError(
+                    "CONTAINS_TOO_MANY_MENTIONS",
+                    "Cannot post because it exceeds the allowed number of mentions.",
+                )
+        # A role that may not post publicly gets home instead, quietly
+        # (channel notes keep theirs).
+        if visibility == "public" and (
+            self.public_becomes_home
+            or (self._policy("canPublicNote") is False and channel_id is None)
+        ):
             visibility = "home"
         note_id = new_id()
         note: dict[str, Any] = {

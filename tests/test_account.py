@@ -629,8 +629,10 @@ async def test_avatar_not_an_image(
     init_integration: MockConfigEntry,
     image_dir: Path,
 ) -> None:
-    """A file named as another type is refused unsent; one that only the server
-    finds not to be an image is deleted again after i/update refuses it."""
+    """An image that is not one is refused: by its name unsent, by its bytes after.
+
+    A file the server finds not to be an image is deleted again.
+    """
     (image_dir / "notes.txt").write_text("not a picture")
     with pytest.raises(ServiceValidationError) as err:
         await call(
@@ -709,7 +711,7 @@ async def test_role_may_not_change_images(
     init_integration: MockConfigEntry,
     image_dir: Path,
 ) -> None:
-    """canUpdateBioMedia false: refused before the upload; the server agrees."""
+    """CanUpdateBioMedia false: refused before the upload; the server agrees."""
     assert misskey.policies is not None
     misskey.policies["canUpdateBioMedia"] = False
     coordinator = init_integration.runtime_data.coordinator
