@@ -1261,14 +1261,16 @@ class MisskeyServer:
         mention_limit = self._policy("mentionLimit")
         if mention_limit is not None:
             # Only users the server finds count, each once.
+            own_host = self.url.removeprefix("http://")
             mentioned = {
                 user.id
                 for name, host in re.findall(
-                    r"(?<![0-9A-Za-z])@(\w+)(?:@([\w.-]*\w))?", text or ""
+                    r"(?<![0-9A-Za-z])@(\w+)(?:@([\w.-]*\w(?::\d+)?))?", text or ""
                 )
                 for user in self.users.values()
                 if user.username.lower() == name.lower()
-                and (user.host or "") == host.lower()
+                and (user.host or "")
+                == ("" if host.lower() == own_host else host.lower())
             }
             if len(mentioned) > mention_limit:
                 raise ApiError(

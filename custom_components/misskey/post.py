@@ -67,7 +67,8 @@ ACCT_RE = re.compile(r"@?(?P<username>\w+)(?:@(?P<host>[\w.:-]+))?")
 _NOTE_ID_RE = re.compile(r"[0-9A-Za-z]+")
 # A mention as MFM finds one: not inside a word, a user name, maybe a host.
 _MENTION_RE = re.compile(
-    r"(?<![0-9A-Za-z])@([0-9A-Za-z_]+(?:-[0-9A-Za-z_]+)*)(?:@([0-9A-Za-z.-]*[0-9A-Za-z]))?"
+    r"(?<![0-9A-Za-z])@([0-9A-Za-z_]+(?:-[0-9A-Za-z_]+)*)"
+    r"(?:@([0-9A-Za-z.-]*[0-9A-Za-z](?::[0-9]+)?))?"
 )
 
 ATTACHMENT_SCHEMA = probatio.Schema(
