@@ -19,7 +19,7 @@ from custom_components.misskey.const import DOMAIN, SERVICE_POST
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
-from .misskey_server import SHARKEY, MisskeyServer
+from .misskey_server import MISSKEY_13, SHARKEY, MisskeyServer
 
 MIB = 1024 * 1024
 PNG_HEADER = b"\x89PNG\r\n\x1a\n"
@@ -318,3 +318,35 @@ async def test_mention_limit(
     own = misskey.url.removeprefix("http://")
     await post(hass, text=f"@bob @Bob @bob@{own} @carol, write to me@example.com")
     assert len(misskey.notes) == 1
+
+
+@pytest.mark.parametrize("variant", [MISSKEY_13])
+async def test_no_roles_no_role_limits(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    allowed_dir: Path,
+) -> None:
+    """Misskey 12 has no roles: any type and size up to meta's limit goes."""
+    big = png(allowed_dir / "big.png", 31 * MIB)
+    (allowed_dir / "report.pdf").write_bytes(b"%PDF-1.7\n")
+    await post(
+        hass,
+        text="@a @b @c",
+        visibility="public",
+        media=[{"path": str(big)}, {"path": str(allowed_dir / "report.pdf")}],
+    )
+    assert len(misskey.files) == 2
+
+
+async def test_exact_file_type(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    allowed_dir: Path,
+) -> None:
+    """application/json is allowed by name, not by a wildcard; Misskey agrees."""
+    (allowed_dir / "state.json").write_text('{"door": "open"}')
+    await post(hass, media=[{"path": str(allowed_dir / "state.json")}])
+    (drive_file,) = misskey.files.values()
+    assert drive_file.type == "application/json"

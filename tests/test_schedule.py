@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -27,10 +26,9 @@ NOW = datetime.fromisoformat("2026-12-01T09:00:00+00:00")
 LATER = NOW + timedelta(days=1)
 
 
-@pytest.fixture(autouse=True)
-def frozen(freezer: FrozenDateTimeFactory) -> None:
-    """Run at a known time, so scheduledAt can be checked exactly."""
-    freezer.move_to(NOW)
+# A known time to start from, so scheduledAt can be checked exactly; it runs
+# on, as waiting (rate limits, time-outs) needs.
+pytestmark = pytest.mark.freeze_time(NOW, tick=True)
 
 
 def ms(moment: datetime) -> int:
@@ -367,3 +365,62 @@ async def test_sharkey_needs_its_permission(
         await post(hass, text="Hi", scheduled_at=LATER.isoformat())
     assert err.value.translation_placeholders["permission"] == "write:notes-schedule"
     assert not misskey.scheduled_notes
+
+
+async def test_misskey_before_scheduling(
+    hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
+) -> None:
+    """Roles but no scheduledNoteLimit (Misskey 2023.x to early 2025.x): unsupported."""
+    assert misskey.policies is not None
+    del misskey.policies["scheduledNoteLimit"]
+    await init_integration.runtime_data.coordinator.async_refresh()
+    with pytest.raises(ServiceValidationError) as err:
+        await post(hass, text="Hi", scheduled_at=LATER.isoformat())
+    assert err.value.translation_key == "scheduling_not_supported"
+    assert not misskey.calls("notes/drafts/list")
+
+
+async def test_rate_limits(
+    hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
+) -> None:
+    """A short 429 is waited out (one draft); a long one is said, with nothing made."""
+    misskey.fail_next("notes/drafts/create", "rate_limit", retry_after=0.05)
+    await post(hass, text="Once", scheduled_at=LATER.isoformat())
+    assert len(misskey.calls("notes/drafts/create")) == 2
+    assert len(misskey.drafts) == 1
+
+    misskey.drafts.clear()
+    misskey.fail_next("notes/drafts/create", "rate_limit", retry_after=3600)
+    with pytest.raises(HomeAssistantError) as err:
+        await post(hass, text="Later", scheduled_at=LATER.isoformat())
+    assert err.value.translation_key == "rate_limited"
+    assert err.value.translation_placeholders == {"retry_after": "3600"}
+    assert not misskey.drafts
+
+
+async def test_lost_answer_is_not_repeated(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    picture: Path,
+) -> None:
+    """The draft was made but the answer lost: said so, not sent again, files kept."""
+    init_integration.runtime_data.coordinator.client.request_timeout = 0.3
+    misskey.fail_next("notes/drafts/create", "hang", delay=30, after=True)
+    with pytest.raises(HomeAssistantError) as err:
+        await post(hass, media=[{"path": str(picture)}], scheduled_at=LATER.isoformat())
+    assert err.value.translation_key == "post_outcome_unknown"
+    assert len(misskey.calls("notes/drafts/create")) == 1
+    assert len(misskey.drafts) == 1
+    assert len(misskey.files) == 1
+
+
+async def test_drafts_unreadable(
+    hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
+) -> None:
+    """When the drafts cannot be counted, nothing is scheduled."""
+    misskey.fail_next("notes/drafts/list", "server_error")
+    with pytest.raises(HomeAssistantError) as err:
+        await post(hass, text="Hi", scheduled_at=LATER.isoformat())
+    assert err.value.translation_key == "cannot_connect"
+    assert not misskey.calls("notes/drafts/create")

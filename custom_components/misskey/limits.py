@@ -69,17 +69,15 @@ def upload_limit(coordinator: MisskeyDataUpdateCoordinator) -> UploadLimit:
 
 
 def file_type_allowed(
-    coordinator: MisskeyDataUpdateCoordinator, content_type: str | None
+    coordinator: MisskeyDataUpdateCoordinator, content_type: str
 ) -> bool:
-    """Return False only for a known type the role's uploadableFileTypes exclude.
+    """Return whether the role's uploadableFileTypes allow ``content_type``.
 
     The patterns match as Misskey's DriveService matches them: ``*`` and
     ``*/*`` allow everything, ``image/*`` a prefix, anything else exactly.
     """
     role = _file_policies(coordinator)
     if role is None or role.uploadable_file_types is None:
-        return True
-    if content_type is None or content_type == UNKNOWN_TYPE:
         return True
     return mime_type_matches(content_type, role.uploadable_file_types)
 
