@@ -29,6 +29,8 @@ import uuid
 
 from aiohttp import BodyPartReader, web
 
+from .misskey_stream import NOTIFICATION_TYPES, StreamHub, now_iso
+
 ALNUM = string.ascii_letters + string.digits
 
 # Error ids Misskey sends, from its source.
@@ -170,11 +172,22 @@ REACTION_ACCEPTANCES = (
 _ids = itertools.count(1)
 
 
+def _base36(value: int, width: int) -> str:
+    digits = ""
+    while value:
+        value, digit = divmod(value, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + digits
+    return digits.rjust(width, "0")
+
+
 def new_id() -> str:
-    """Return an id shaped like Misskey's aidx: time part then random part."""
-    return (
-        f"{int(time.time() * 1000):x}"[-8:] + f"{next(_ids):04x}" + secrets.token_hex(2)
-    )
+    """Return an id shaped like Misskey's aidx, which sorts by time as a string.
+
+    Eight base-36 digits of milliseconds since 2000, then a counter (Misskey's
+    node and noise parts), so IDs made in the same millisecond still sort.
+    """
+    ms = int(time.time() * 1000) - 946_684_800_000
+    return _base36(ms, 8) + _base36(next(_ids) % 36**4, 4) + secrets.token_hex(2)
 
 
 class ApiError(Exception):
@@ -225,6 +238,7 @@ class User:
     following_count: int = 0
     notes_count: int = 0
     deleted: bool = False
+    is_locked: bool = False
     blocked_by: set[str] = field(default_factory=set)
     description: str | None = None
     location: str | None = None
@@ -233,7 +247,6 @@ class User:
     fields: list[dict[str, str]] = field(default_factory=list)
     is_bot: bool = False
     is_cat: bool = False
-    is_locked: bool = False
     is_silenced: bool = False
     is_suspended: bool = False
     moved_to: str | None = None
@@ -388,6 +401,9 @@ class MisskeyServer:
         self.sessions: dict[str, Session] = {}
         self.tokens: list[AccessToken] = []
         self.notes: dict[str, dict[str, Any]] = {}
+        self.custom_emojis: set[str] = {"blobcat"}
+        # (note ID, user ID) -> the user's reaction to the note.
+        self.reactions: dict[tuple[str, str], str] = {}
         self.files: dict[str, DriveFile] = {}
         self.channels: set[str] = set()
         self.requests: list[Request] = []
@@ -424,12 +440,15 @@ class MisskeyServer:
         self.name = "Test Misskey"
         self.user = self.add_user("alice", name="Alice", email="alice@example.invalid")
         self._runner: web.AppRunner | None = None
-        self._closing = asyncio.Event()
+        self._site: web.TCPSite | None = None
+        self.closing = asyncio.Event()
         self.app = web.Application(client_max_size=1024**2)
         self.app.router.add_route("*", "/api/{endpoint:.+}", self._handle_api)
         self.app.router.add_get("/auth/{token}", self._auth_page)
         self.app.router.add_post("/auth/{token}/accept", self._auth_accept)
         self.app.router.add_post("/auth/{token}/deny", self._auth_deny)
+        self.streams = StreamHub(self)
+        self.app.router.add_get("/streaming", self.streams.handle)
         self.app.router.add_get("/", self._home_page)
         self.app.router.add_get("/notes/{id}", self._note_page)
         self._endpoints: dict[
@@ -444,11 +463,38 @@ class MisskeyServer:
             "users/show": (False, None, self._users_show),
             "drive/files/create": (True, "write:drive", self._drive_files_create),
             "drive/files/delete": (True, "write:drive", self._drive_files_delete),
+            "i/notifications": (True, "read:notifications", self._i_notifications),
+            "notifications/mark-all-as-read": (
+                True,
+                "write:notifications",
+                self._mark_all_as_read,
+            ),
+            "following/create": (True, "write:following", self._following_create),
+            "notes/delete": (True, "write:notes", self._notes_delete),
+            "notes/reactions/create": (
+                True,
+                "write:reactions",
+                self._reactions_create,
+            ),
             "users/notes": (False, None, self._users_notes),
             "mute/create": (True, "write:mutes", self._mute_create),
             "mute/delete": (True, "write:mutes", self._mute_delete),
             "i/update": (True, "write:account", self._i_update),
         }
+        if variant != MISSKEY_13:
+            self._endpoints["emoji"] = (False, None, self._emoji)
+        if variant == MISSKEY:
+            self._endpoints["chat/messages/create-to-user"] = (
+                True,
+                "write:chat",
+                self._chat_create,
+            )
+        elif variant == MISSKEY_13:
+            self._endpoints["messaging/messages/create"] = (
+                True,
+                "write:messaging",
+                self._messaging_create,
+            )
         if variant == MISSKEY:
             self._endpoints |= {
                 "notes/drafts/create": (True, "write:account", self._drafts_create),
@@ -468,30 +514,54 @@ class MisskeyServer:
             self.limit("mute/create", 20, 3600)
         # Endpoints that take multipart/form-data (with the file) instead of JSON.
         self._multipart_endpoints = {"drive/files/create"}
+        if variant in (MISSKEY, SHARKEY):
+            self.limit("i/notifications", 30, 30)
         if variant == SHARKEY:
             # Sharkey limits anonymous calls hard: two session polls a second,
             # then 429 with Retry-After: 1.
             self.limit("auth/session/userkey", 2, 1)
+            # And WebSocket upgrades per IP.
+            self.limit("streaming", 32, 300)
 
     # --- running -----------------------------------------------------------
 
     async def start(self) -> str:
         """Listen on loopback and return the instance URL."""
-        self._closing = asyncio.Event()
+        self.closing = asyncio.Event()
         self._runner = web.AppRunner(
             self.app, handle_signals=False, access_log=None, shutdown_timeout=1
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
+        self._site = web.TCPSite(self._runner, self._host, self._port)
+        await self._site.start()
         port = self._runner.addresses[0][1]
         self.url = f"http://{self._host}:{port}"
         return self.url
 
+    async def go_down(self) -> None:
+        """Stop answering, as a server that restarts: sockets cut, port closed."""
+        assert self._site is not None and self._runner is not None
+        await self._site.stop()
+        self._site = None
+        self.streams.drop()
+        # Kept-alive HTTP connections die with the server too.
+        server = self._runner.server
+        assert server is not None
+        for handler in list(server.connections):
+            handler.force_close()
+
+    async def come_back(self) -> None:
+        """Listen again on the same port."""
+        assert self._runner is not None
+        port = int(self.url.rsplit(":", 1)[1])
+        self._site = web.TCPSite(self._runner, self._host, port)
+        await self._site.start()
+
     async def close(self) -> None:
         """Stop listening."""
         if self._runner is not None:
-            self._closing.set()
+            self.closing.set()
+            await self.streams.close()
             await self._runner.cleanup()
             self._runner = None
 
@@ -622,7 +692,7 @@ class MisskeyServer:
             return await self._fault_response(request, fault)
         limit_headers: dict[str, str] = {}
         try:
-            limit_headers = self._check_rate_limit(endpoint)
+            limit_headers = self.check_rate_limit(endpoint)
             needs_credential, permission, handler = self._endpoints[endpoint]
             user = self._check_access(request, body, needs_credential, permission)
             if received is not None:
@@ -671,7 +741,7 @@ class MisskeyServer:
             return web.Response(status=500)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(fault.delay):
-                await self._closing.wait()
+                await self.closing.wait()
         return web.Response(status=504)
 
     @staticmethod
@@ -739,7 +809,7 @@ class MisskeyServer:
             headers=headers,
         )
 
-    def _check_rate_limit(self, endpoint: str) -> dict[str, str]:
+    def check_rate_limit(self, endpoint: str) -> dict[str, str]:
         """Count the call; return the headers Sharkey sends on limited endpoints."""
         if endpoint not in self.rate_limits:
             return {}
@@ -791,6 +861,12 @@ class MisskeyServer:
             return None, None
         if not isinstance(credential, str):
             raise invalid_param("i", "must be string")
+        return self.authenticate_credential(credential)
+
+    def authenticate_credential(
+        self, credential: str
+    ) -> tuple[User, AccessToken | None]:
+        """Return the user of a credential, and its app token; raise if refused."""
         if len(credential) == 16:
             for user in self.users.values():
                 if user.native_token == credential:
@@ -949,6 +1025,7 @@ class MisskeyServer:
 
     def _pack_me(self, user: User) -> dict[str, Any]:
         """Return what `i` and i/update answer: the user with private fields."""
+        unread = self.streams.unread_count(user)
         data = self._pack_user(user) | {
             "email": user.email,
             "emailVerified": True,
@@ -956,7 +1033,10 @@ class MisskeyServer:
             "bannerId": user.banner_id,
             "isModerator": user.is_moderator,
             "isAdmin": False,
+            "hasUnreadNotification": unread > 0,
         }
+        if self.variant != MISSKEY_13:
+            data["unreadNotificationsCount"] = unread
         if self.policies is not None:
             data["policies"] = dict(self.policies)
         return data
@@ -1154,7 +1234,271 @@ class MisskeyServer:
         note = self._validate_note(body, user)
         self.notes[note["id"]] = note
         user.notes_count += 1
+        await self._note_events(note, user)
         return {"createdNote": note}
+
+    # --- what other users do, and what reaches the account's stream ---------
+
+    _MENTION_RE = re.compile(r"(?<![\w@])@(\w+)(?:@([\w.:-]+))?")
+
+    def mentioned_users(self, note: dict[str, Any]) -> list[User]:
+        """Return the local users a note mentions, as Misskey's extractMentionedUsers does.
+
+        The author of the replied note counts as mentioned, and so do the
+        recipients of a specified note.
+        """
+        own_host = self.url.removeprefix("http://").removeprefix("https://")
+        users: list[User] = []
+        for username, host in self._MENTION_RE.findall(note["text"] or ""):
+            if host and host.lower() != own_host:
+                continue
+            users.extend(
+                u
+                for u in self.users.values()
+                if u.host is None and u.username.lower() == username.lower()
+            )
+        if note["replyId"] is not None:
+            users.append(self.users[self.notes[note["replyId"]]["userId"]])
+        users.extend(
+            self.users[user_id]
+            for user_id in note.get("visibleUserIds", [])
+            if user_id in self.users
+        )
+        return list({u.id: u for u in users}.values())
+
+    async def _note_events(self, note: dict[str, Any], author: User) -> None:
+        """Publish what Misskey's NoteCreateService publishes, in its order."""
+        mentioned = self.mentioned_users(note)
+        if note["visibility"] == "specified":
+            # Mentioned users can see a specified note.
+            note["visibleUserIds"] = list(
+                dict.fromkeys([*note["visibleUserIds"], *(u.id for u in mentioned)])
+            )
+        # NotificationManager: one notification per user, reply or quote
+        # winning over mention, none for the author.
+        reasons: dict[str, str] = {}
+        for user in mentioned:
+            await self.streams.publish_main(user.id, "mention", note)
+            reasons.setdefault(user.id, "mention")
+            if self.variant in (SHARKEY, MISSKEY_13):
+                await self.streams.publish_main(user.id, "unreadMention", note["id"])
+                if note["visibility"] == "specified":
+                    await self.streams.publish_main(
+                        user.id, "unreadSpecifiedNote", note["id"]
+                    )
+        if note["replyId"] is not None:
+            target = self.notes[note["replyId"]]["userId"]
+            reasons[target] = "reply"
+            await self.streams.publish_main(target, "reply", note)
+        if note["renoteId"] is not None:
+            target = self.notes[note["renoteId"]]["userId"]
+            quote = bool(note["text"] or note["fileIds"] or note.get("poll"))
+            reasons[target] = "quote" if quote else "renote"
+            if target != author.id:
+                await self.streams.publish_main(target, "renote", note)
+        for user_id, reason in reasons.items():
+            if user_id != author.id:
+                await self.streams.notify(
+                    self.users[user_id], reason, author, note=note
+                )
+
+    async def _i_notifications(
+        self, body: dict[str, Any], user: User | None
+    ) -> list[dict[str, Any]]:
+        assert user is not None
+        limit = body.get("limit", 10)
+        if not isinstance(limit, int) or not 1 <= limit <= 100:
+            raise invalid_param("limit", "must be <= 100")
+        for key in ("sinceId", "untilId"):
+            if body.get(key) is not None and not isinstance(body[key], str):
+                raise invalid_param(key, "must be string")
+        mark_as_read = body.get("markAsRead", True)
+        if not isinstance(mark_as_read, bool):
+            raise invalid_param("markAsRead", "must be boolean")
+        filters: dict[str, list[str] | None] = {}
+        for key in ("includeTypes", "excludeTypes"):
+            types = body.get(key)
+            if types is not None and (
+                not isinstance(types, list)
+                or any(t not in NOTIFICATION_TYPES for t in types)
+            ):
+                raise invalid_param(
+                    f"{key}/items", "must be equal to one of the allowed values"
+                )
+            filters[key] = types
+        page = self.streams.page(
+            user,
+            since_id=body.get("sinceId"),
+            until_id=body.get("untilId"),
+            limit=limit,
+            include=filters["includeTypes"],
+            exclude=filters["excludeTypes"],
+        )
+        if mark_as_read:
+            await self.streams.read_all(user)
+        return page
+
+    async def _mark_all_as_read(self, body: dict[str, Any], user: User | None) -> None:
+        assert user is not None
+        await self.streams.read_all(user)
+
+    async def _following_create(
+        self, body: dict[str, Any], user: User | None
+    ) -> dict[str, Any]:
+        assert user is not None
+        followee = self.users.get(body.get("userId") or "")
+        if followee is None:
+            raise ApiError("NO_SUCH_USER", "No such user.")
+        if followee is user:
+            raise ApiError("FOLLOWEE_IS_YOURSELF", "Followee is yourself.")
+        if followee.is_locked:
+            await self.streams.publish_main(
+                followee.id, "receiveFollowRequest", user.pack(detail=True)
+            )
+            await self.streams.notify(followee, "receiveFollowRequest", user)
+            return followee.pack()
+        followee.followers_count += 1
+        user.following_count += 1
+        await self.streams.publish_main(user.id, "follow", followee.pack(detail=True))
+        await self.streams.publish_main(followee.id, "followed", user.pack(detail=True))
+        await self.streams.notify(followee, "follow", user)
+        return followee.pack()
+
+    def _note_for(self, body: dict[str, Any]) -> dict[str, Any]:
+        note_id = body.get("noteId")
+        if not isinstance(note_id, str):
+            raise invalid_param("noteId", "must have required property 'noteId'")
+        note = self.notes.get(note_id)
+        if note is None:
+            raise ApiError("NO_SUCH_NOTE", "No such note.")
+        return note
+
+    async def _notes_delete(self, body: dict[str, Any], user: User | None) -> None:
+        assert user is not None
+        note = self._note_for(body)
+        if note["userId"] != user.id:
+            raise ApiError("ACCESS_DENIED", "Access denied.")
+        del self.notes[note["id"]]
+        user.notes_count -= 1
+
+    async def _reactions_create(self, body: dict[str, Any], user: User | None) -> None:
+        assert user is not None
+        note = self._note_for(body)
+        reaction = body.get("reaction")
+        if not isinstance(reaction, str):
+            raise invalid_param("reaction", "must be string")
+        if note["renoteId"] and not (note["text"] or note["fileIds"]):
+            raise ApiError("CANNOT_REACT_TO_RENOTE", "You cannot react to Renote.")
+        # Misskey drops the variation selector; an unknown custom emoji or
+        # any other string becomes a heart.
+        reaction = reaction.replace("\ufe0f", "")
+        custom = re.fullmatch(r":([\w+-]+):", reaction)
+        if (custom and custom[1] not in self.custom_emojis) or (
+            not custom and reaction.isascii()
+        ):
+            reaction = "❤"
+        elif custom:
+            reaction = f":{custom[1]}@.:"
+        key = (note["id"], user.id)
+        if self.reactions.get(key) == reaction:
+            raise ApiError("ALREADY_REACTED", "You are already reacting to that note.")
+        # Another reaction replaces the earlier one.
+        if (earlier := self.reactions.get(key)) is not None:
+            note["reactions"][earlier] -= 1
+        self.reactions[key] = reaction
+        note["reactions"][reaction] = note["reactions"].get(reaction, 0) + 1
+        author = self.users[note["userId"]]
+        if author is not user:
+            await self.streams.notify(
+                author, "reaction", user, note=note, reaction=reaction
+            )
+
+    async def _emoji(self, body: dict[str, Any], user: User | None) -> dict[str, Any]:
+        name = body.get("name")
+        if not isinstance(name, str):
+            raise invalid_param("name", "must be string")
+        if name not in self.custom_emojis:
+            # Misskey's findOneOrFail: a 500 that names its cause.
+            raise ApiError(
+                "INTERNAL_ERROR",
+                "Internal error occurred. Please contact us if the error persists.",
+                kind="server",
+                info={
+                    "e": {
+                        "message": 'Could not find any entity of type "MiEmoji"',
+                        "code": "EntityNotFoundError",
+                        "id": str(uuid.uuid4()),
+                    }
+                },
+            )
+        return {
+            "id": new_id(),
+            "aliases": [],
+            "name": name,
+            "category": None,
+            "host": None,
+            "url": f"https://example.invalid/emoji/{name}.png",
+        }
+
+    async def end_poll(self, note_id: str) -> None:
+        """End a poll now: its author is notified, as Misskey's poll job does."""
+        note = self.notes[note_id]
+        await self.streams.notify(self.users[note["userId"]], "pollEnded", note=note)
+
+    async def _chat_create(
+        self, body: dict[str, Any], user: User | None
+    ) -> dict[str, Any]:
+        assert user is not None
+        recipient = self.users.get(body.get("toUserId") or "")
+        if recipient is None:
+            raise ApiError("NO_SUCH_USER", "No such user.")
+        message = {
+            "id": new_id(),
+            "createdAt": now_iso(),
+            "text": body.get("text"),
+            "fromUserId": user.id,
+            "toUserId": recipient.id,
+            "fileId": None,
+            "file": None,
+            "reactions": [],
+        }
+
+        async def unread() -> None:
+            # Only while the conversation is unread, three seconds later.
+            await self.streams.publish_main(
+                recipient.id,
+                "newChatMessage",
+                message | {"fromUser": user.pack(), "isRead": False},
+            )
+
+        self.streams.later(self.streams.chat_delay, unread)
+        return message
+
+    async def _messaging_create(
+        self, body: dict[str, Any], user: User | None
+    ) -> dict[str, Any]:
+        assert user is not None
+        recipient = self.users.get(body.get("userId") or "")
+        if recipient is None:
+            raise ApiError("NO_SUCH_USER", "No such user.")
+        message = {
+            "id": new_id(),
+            "createdAt": now_iso(),
+            "text": body.get("text"),
+            "userId": user.id,
+            "user": user.pack(),
+            "recipientId": recipient.id,
+            "recipient": recipient.pack(),
+            "groupId": None,
+            "fileId": None,
+            "file": None,
+            "isRead": False,
+            "reads": [],
+        }
+        # Misskey 12 sends it to both sides at once.
+        await self.streams.publish_main(user.id, "messagingMessage", message)
+        await self.streams.publish_main(recipient.id, "messagingMessage", message)
+        return message
 
     def _validate_note(self, body: dict[str, Any], user: User) -> dict[str, Any]:  # noqa: C901
         text = body.get("text")

@@ -108,6 +108,11 @@ def test_credential_from_access_token() -> None:
         ("http://127.0.0.1:3000/", "http://127.0.0.1:3000"),
         ("http://[::1]:3000", "http://[::1]:3000"),
         ("https://日本.jp", "https://xn--wgv71a.jp"),
+        # Handles, as a profile shows them: the account's server.
+        ("@me@misskey.io", "https://misskey.io"),
+        ("me@misskey.io", "https://misskey.io"),
+        (" @me_2@Misskey.IO/ ", "https://misskey.io"),
+        ("@alice@127.0.0.1:3000", "https://127.0.0.1:3000"),
     ],
 )
 def test_normalize_url(raw: str, expected: str) -> None:
@@ -126,6 +131,11 @@ def test_normalize_url(raw: str, expected: str) -> None:
         "https://mis key.io",
         "https://",
         "https://exa$mple.com",
+        # A handle without a server, or a URL's user name.
+        "@me",
+        "@me@",
+        "@@misskey.io",
+        "https://me@misskey.io",
     ],
 )
 def test_normalize_url_refuses(raw: str) -> None:

@@ -1,4 +1,4 @@
-"""Binary sensors of a Misskey account: the flags of its profile and its standing."""
+"""Binary sensors of a Misskey account: its profile's flags and standing, and streaming."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import override
 
 from homeassistant.components.binary_sensor import (
+    BinarySensorDeviceClass,
     BinarySensorEntity,
     BinarySensorEntityDescription,
 )
@@ -17,6 +18,7 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .api import Account
 from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
 from .entity import MisskeyEntity
+from .listener import MisskeyListener
 
 # The coordinator reads the account for all of them.
 PARALLEL_UPDATES = 0
@@ -86,13 +88,17 @@ async def async_setup_entry(
     entry: MisskeyConfigEntry,
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
-    """Add the flags the account's server sends."""
-    coordinator = entry.runtime_data.coordinator
-    async_add_entities(
+    """Add the flags the account's server sends, and the streaming sensor."""
+    data = entry.runtime_data
+    coordinator = data.coordinator
+    entities: list[BinarySensorEntity] = [
         MisskeyBinarySensorEntity(coordinator, description)
         for description in BINARY_SENSORS
         if description.field in coordinator.data.raw
-    )
+    ]
+    if data.listener is not None:
+        entities.append(MisskeyStreamingBinarySensor(coordinator, data.listener))
+    async_add_entities(entities)
 
 
 class MisskeyBinarySensorEntity(MisskeyEntity, BinarySensorEntity):
@@ -114,3 +120,35 @@ class MisskeyBinarySensorEntity(MisskeyEntity, BinarySensorEntity):
     def is_on(self) -> bool | None:
         """Return the flag from the last read of the account."""
         return self.entity_description.is_on_fn(self.coordinator.data)
+
+
+class MisskeyStreamingBinarySensor(MisskeyEntity, BinarySensorEntity):
+    """Whether the account's events arrive live over the streaming API."""
+
+    _attr_device_class = BinarySensorDeviceClass.CONNECTIVITY
+    _attr_entity_category = EntityCategory.DIAGNOSTIC
+    _attr_translation_key = "streaming"
+
+    def __init__(
+        self, coordinator: MisskeyDataUpdateCoordinator, listener: MisskeyListener
+    ) -> None:
+        """Make the sensor of the account's listener."""
+        super().__init__(coordinator, "streaming")
+        self._listener = listener
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the connection."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            self._listener.async_add_state_listener(self.async_write_ha_state)
+        )
+
+    @property
+    def is_on(self) -> bool:
+        """Return whether the streaming connection is up."""
+        return self._listener.connected
+
+    @property
+    def available(self) -> bool:
+        """Stay available when the server is not: then the connection is off."""
+        return True

@@ -33,6 +33,8 @@ APP_PERMISSIONS: Final = [
 LEGACY_PERMISSIONS: Final = ["read:account", "write:notes", "write:drive"]
 
 AUTHORIZE_CALLBACK_PATH: Final = "/api/misskey/authorized"
+# The languages of translations/, for pages served outside the frontend.
+TRANSLATION_LANGUAGES: Final = ("en", "ja")
 AUTHORIZE_POLL_INTERVAL: Final = 3.0
 AUTHORIZE_TIMEOUT: Final = timedelta(minutes=10)
 
@@ -105,6 +107,47 @@ MAX_CW_LENGTH: Final = 100
 # up to 512 characters unless meta says otherwise (Sharkey's maxAltTextLength).
 MAX_ATTACHMENTS: Final = 16
 MAX_ALT_TEXT_LENGTH: Final = 512
+
+# Listening (options of the entry).
+CONF_LISTEN: Final = "listen"
+CONF_CATCH_UP_WINDOW: Final = "catch_up_window"
+DEFAULT_LISTEN: Final = True
+# Notifications missed while away are delivered only if younger than this
+# (minutes), so an old "lights off" never fires.
+DEFAULT_CATCH_UP_WINDOW: Final = 15
+MAX_CATCH_UP_WINDOW: Final = 1440
+
+# The streaming connection: our pings notice a dead connection within 1.5
+# heartbeats; reconnects back off from about 1 s to 5 minutes, with jitter.
+STREAM_HEARTBEAT: Final = 30.0
+RECONNECT_MIN_DELAY: Final = 1.0
+RECONNECT_MAX_DELAY: Final = 300.0
+# A connection that lasted this long was healthy: the next delay starts over.
+RECONNECT_RESET_AFTER: Final = 30.0
+# Without WebSockets: i/notifications allows 30 calls in 30 s; one call every
+# 30 s leaves nearly all of it to the user's own apps. Streaming is tried
+# again now and then, in case the proxy was fixed.
+POLL_INTERVAL: Final = timedelta(seconds=30)
+STREAM_RETRY_INTERVAL: Final = timedelta(minutes=30)
+# At most this many pages of 100 are caught up after an absence.
+CATCH_UP_MAX_PAGES: Final = 10
+
+# Notification event types, in Misskey's own words (snake_case).
+EVENT_MENTION: Final = "mention"
+EVENT_REPLY: Final = "reply"
+EVENT_RENOTE: Final = "renote"
+EVENT_QUOTE: Final = "quote"
+EVENT_FOLLOW: Final = "follow"
+EVENT_FOLLOW_REQUEST_RECEIVED: Final = "follow_request_received"
+EVENT_REACTION: Final = "reaction"
+EVENT_POLL_ENDED: Final = "poll_ended"
+# A specified note addressed to the account, or a chat message.
+EVENT_DIRECT: Final = "direct"
+
+SERVICE_REACT: Final = "react"
+SERVICE_DELETE_NOTE: Final = "delete_note"
+ATTR_NOTE: Final = "note"
+ATTR_REACTION: Final = "reaction"
 
 # i/update's limits (Misskey before 12.108: a description of 500 and 1 to 4 fields).
 MAX_NAME_LENGTH: Final = 50

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 import logging
+from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_URL
@@ -22,6 +23,9 @@ from .api import (
 )
 from .const import CONF_CREDENTIAL, DOMAIN, UPDATE_INTERVAL
 
+if TYPE_CHECKING:
+    from .listener import MisskeyListener
+
 _LOGGER = logging.getLogger(__name__)
 
 type MisskeyConfigEntry = ConfigEntry[MisskeyData]
@@ -32,6 +36,8 @@ class MisskeyData:
     """What a loaded account holds."""
 
     coordinator: MisskeyDataUpdateCoordinator
+    # None when the user turned listening off.
+    listener: MisskeyListener | None
 
 
 class MisskeyDataUpdateCoordinator(DataUpdateCoordinator[Account]):

@@ -60,6 +60,9 @@ from .limits import (
 CHUNK_SIZE: Final = 64 * 1024
 # A download fails when the other end sends nothing for this long.
 DOWNLOAD_TIMEOUT: Final = 30.0
+# As many redirects as aiohttp would follow by itself.
+MAX_REDIRECTS: Final = 10
+_REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 
 _SOURCES: Final = (ATTR_MEDIA_CONTENT_ID, ATTR_PATH, ATTR_URL)
 _CAMERA_PREFIX: Final = "media-source://camera/"
@@ -178,7 +181,7 @@ class _Attachment:
         except ValueError:
             # Not a URL at all (the error says so); still without its query.
             return self.value.partition("?")[0].partition("#")[0]
-        return str(url.with_user(None).with_query(None).with_fragment(None))
+        return _shown(url)
 
     def error(
         self, key: str, *, validation: bool = False, **placeholders: str
@@ -508,23 +511,8 @@ async def _async_open_url(
     hass: HomeAssistant, url: str, limit: UploadLimit
 ) -> AsyncIterator[_Source]:
     """Start a download and stream its body, stopping it past the limit."""
-    session = async_get_clientsession(hass)
-    try:
-        response = await session.get(
-            url,
-            # Compressed bodies would be decompressed: their length is unknown.
-            headers={"Accept-Encoding": "identity"},
-            timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=DOWNLOAD_TIMEOUT, sock_read=DOWNLOAD_TIMEOUT
-            ),
-        )
-    except (aiohttp.ClientError, TimeoutError) as err:
-        raise _SourceError("url_fetch_failed", error=_describe(err)) from err
+    response, final_url = await _async_get_following_redirects(hass, URL(url))
     async with response:
-        # A redirect must not lead out of the allowed URLs either, whatever
-        # the answer there was.
-        if not hass.config.is_allowed_external_url(str(response.url)):
-            raise _SourceError("url_not_allowed", validation=True)
         if response.status >= 400:
             raise _SourceError(
                 "url_fetch_failed", error=f"HTTP {response.status} {response.reason}"
@@ -534,7 +522,7 @@ async def _async_open_url(
             size = None
         if size is not None and size > limit.max_size:
             raise _too_large(limit)
-        name = URL(str(response.url)).name or "file"
+        name = final_url.name or "file"
         content_type = (
             response.content_type if "Content-Type" in response.headers else None
         )
@@ -544,6 +532,56 @@ async def _async_open_url(
             size=size,
             data=_download_chunks(response, limit),
         )
+
+
+async def _async_get_following_redirects(
+    hass: HomeAssistant, url: URL
+) -> tuple[aiohttp.ClientResponse, URL]:
+    """GET ``url``, following redirects that stay within the allowed URLs.
+
+    Every hop is checked before it is requested: a redirect out of
+    ``allowlist_external_urls`` must not reach the host it points to at all
+    (it could be a service on the local network that the URL's owner should
+    not be able to make Home Assistant call).
+    """
+    session = async_get_clientsession(hass)
+    for hop in range(MAX_REDIRECTS + 1):
+        if not hass.config.is_allowed_external_url(str(url)):
+            if not hop:
+                raise _SourceError("url_not_allowed", validation=True)
+            raise _SourceError(
+                "url_redirect_not_allowed", validation=True, target=_shown(url)
+            )
+        try:
+            response = await session.get(
+                url,
+                allow_redirects=False,
+                # Compressed bodies would be decompressed: their length is unknown.
+                headers={"Accept-Encoding": "identity"},
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    sock_connect=DOWNLOAD_TIMEOUT,
+                    sock_read=DOWNLOAD_TIMEOUT,
+                ),
+            )
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise _SourceError("url_fetch_failed", error=_describe(err)) from err
+        location = response.headers.get("Location")
+        if response.status not in _REDIRECT_STATUSES or location is None:
+            return response, url
+        response.release()
+        try:
+            url = url.join(URL(location))
+        except ValueError as err:
+            raise _SourceError(
+                "url_fetch_failed", error=f"invalid redirect to {location!r}"
+            ) from err
+    raise _SourceError("url_fetch_failed", error=f"more than {MAX_REDIRECTS} redirects")
+
+
+def _shown(url: URL) -> str:
+    """Return a URL as messages show it: without query or user, which may be secret."""
+    return str(url.with_user(None).with_query(None).with_fragment(None))
 
 
 async def _download_chunks(

@@ -183,9 +183,9 @@ def note_params(
     if (local_only := options.get(ATTR_LOCAL_ONLY)) is not None:
         params["localOnly"] = local_only
     if (reply_to := options.get(ATTR_REPLY_TO)) is not None:
-        params["replyId"] = _note_id(coordinator, ATTR_REPLY_TO, reply_to)
+        params["replyId"] = note_id_from_reference(coordinator, ATTR_REPLY_TO, reply_to)
     if (renote := options.get(ATTR_RENOTE)) is not None:
-        params["renoteId"] = _note_id(coordinator, ATTR_RENOTE, renote)
+        params["renoteId"] = note_id_from_reference(coordinator, ATTR_RENOTE, renote)
     if (channel := options.get(ATTR_CHANNEL)) is not None:
         params["channelId"] = channel
     if (acceptance := options.get(ATTR_REACTION_ACCEPTANCE)) is not None:
@@ -195,7 +195,9 @@ def note_params(
     return params
 
 
-def _note_id(coordinator: MisskeyDataUpdateCoordinator, field: str, value: str) -> str:
+def note_id_from_reference(
+    coordinator: MisskeyDataUpdateCoordinator, field: str, value: str
+) -> str:
     """Return the note ID of an ID or of a note URL of this instance."""
     if "://" in value:
         url = URL(value)

@@ -43,18 +43,23 @@ from .const import (
     ATTR_LANG,
     ATTR_LOCATION,
     ATTR_MEDIA_CONTENT_ID,
+    ATTR_NOTE,
     ATTR_PATH,
+    ATTR_REACTION,
     ATTR_TEXT,
     ATTR_URL,
     ATTR_VALUE,
     DOMAIN,
+    SERVICE_DELETE_NOTE,
     SERVICE_GET_ACCOUNT,
     SERVICE_MUTE_ACCOUNT,
     SERVICE_POST,
+    SERVICE_REACT,
     SERVICE_UNMUTE_ACCOUNT,
     SERVICE_UPDATE_PROFILE,
 )
 from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
+from .notes import async_delete_note, async_react
 from .post import NOTE_OPTIONS, async_post_note
 
 SERVICE_POST_SCHEMA = probatio.Schema(
@@ -62,6 +67,19 @@ SERVICE_POST_SCHEMA = probatio.Schema(
         probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
         probatio.Optional(ATTR_TEXT): cv.string,
         **NOTE_OPTIONS,
+    }
+)
+SERVICE_REACT_SCHEMA = probatio.Schema(
+    {
+        probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        probatio.Required(ATTR_NOTE): cv.string,
+        probatio.Required(ATTR_REACTION): cv.string,
+    }
+)
+SERVICE_DELETE_NOTE_SCHEMA = probatio.Schema(
+    {
+        probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        probatio.Required(ATTR_NOTE): cv.string,
     }
 )
 
@@ -153,6 +171,15 @@ def async_setup_services(hass: HomeAssistant) -> None:
         supports_response=SupportsResponse.OPTIONAL,
     )
     hass.services.async_register(
+        DOMAIN, SERVICE_REACT, _async_react, schema=SERVICE_REACT_SCHEMA
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_DELETE_NOTE,
+        _async_delete_note,
+        schema=SERVICE_DELETE_NOTE_SCHEMA,
+    )
+    hass.services.async_register(
         DOMAIN,
         SERVICE_GET_ACCOUNT,
         _async_get_account,
@@ -181,11 +208,23 @@ def async_setup_services(hass: HomeAssistant) -> None:
 
 
 def _coordinator(call: ServiceCall) -> MisskeyDataUpdateCoordinator:
-    """Return the coordinator of the call's account; it must be loaded."""
+    """Return the account the action names, or the only one."""
     entry: MisskeyConfigEntry = service.async_get_config_entry(
         call.hass, DOMAIN, call.data.get(ATTR_CONFIG_ENTRY_ID)
     )
     return entry.runtime_data.coordinator
+
+
+async def _async_react(call: ServiceCall) -> None:
+    """React to a note."""
+    await async_react(
+        _coordinator(call), call.data[ATTR_NOTE], call.data[ATTR_REACTION]
+    )
+
+
+async def _async_delete_note(call: ServiceCall) -> None:
+    """Delete a note of the account."""
+    await async_delete_note(_coordinator(call), call.data[ATTR_NOTE])
 
 
 async def _async_post(call: ServiceCall) -> ServiceResponse:

@@ -11,8 +11,10 @@ from .client import (
     DRAFTS_PAGE,
     MisskeyClient,
     credential_from_access_token,
+    instance_host,
     normalize_url,
     retry_rate_limited,
+    scheme_assumed,
 )
 from .errors import (
     MisskeyApiError,
@@ -29,6 +31,7 @@ from .errors import (
     MisskeyResponseError,
     MisskeyServerError,
     MisskeySessionPendingError,
+    MisskeyStreamRefusedError,
     MisskeyTimeoutError,
     MisskeyUploadSourceError,
 )
@@ -39,11 +42,13 @@ from .models import (
     DriveFile,
     Meta,
     Note,
+    Notification,
     ProfileField,
     RolePolicies,
     ScheduledNote,
     UserKey,
 )
+from .stream import MisskeyStream, StreamEvent
 from .upload import UPLOAD_CHUNK_SIZE, UploadData
 
 __all__ = [
@@ -72,15 +77,21 @@ __all__ = [
     "MisskeyResponseError",
     "MisskeyServerError",
     "MisskeySessionPendingError",
+    "MisskeyStream",
+    "MisskeyStreamRefusedError",
     "MisskeyTimeoutError",
     "MisskeyUploadSourceError",
     "Note",
+    "Notification",
     "ProfileField",
     "RolePolicies",
     "ScheduledNote",
+    "StreamEvent",
     "UploadData",
     "UserKey",
     "credential_from_access_token",
+    "instance_host",
     "normalize_url",
     "retry_rate_limited",
+    "scheme_assumed",
 ]

@@ -19,11 +19,13 @@ import aiohttp
 from yarl import URL
 
 from .errors import (
+    MisskeyApiError,
     MisskeyAuthenticationError,
     MisskeyCannotConnectError,
     MisskeyConnectionError,
     MisskeyRateLimitError,
     MisskeyResponseError,
+    MisskeyServerError,
     MisskeyTimeoutError,
     decode_answer,
 )
@@ -34,6 +36,7 @@ from .models import (
     DriveFile,
     Meta,
     Note,
+    Notification,
     ScheduledNote,
     UserKey,
 )
@@ -50,6 +53,8 @@ DEFAULT_UPLOAD_TIMEOUT: Final = 60.0
 DRAFTS_PAGE: Final = 100
 
 _HOSTNAME_RE: Final = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+# A fediverse handle, @user@host or user@host; the host may have a port.
+_HANDLE_RE: Final = re.compile(r"@?[A-Za-z0-9_.-]+@(?P<host>[^@/\s]+)/?")
 
 
 async def retry_rate_limited[T](call: Callable[[], Awaitable[T]], max_wait: float) -> T:
@@ -85,16 +90,28 @@ def _is_ip_address(host: str) -> bool:
     return True
 
 
+def scheme_assumed(raw: str) -> bool:
+    """Tell whether normalize_url chose https because no scheme was typed."""
+    return "://" not in raw
+
+
 def normalize_url(raw: str) -> str:
     """Return the instance URL as scheme, host and port, or raise ValueError.
 
     ``misskey.io``, ``https://misskey.io/`` and ``https://misskey.io/@someone``
-    all become ``https://misskey.io``.
+    all become ``https://misskey.io``, and so do the handles ``@me@misskey.io``
+    and ``me@misskey.io`` that people copy from a profile: without a scheme,
+    ``user@host`` can only be a handle. With one it is a URL's user name and
+    password, which is refused.
     """
     text = raw.strip()
     if not text:
         raise ValueError("empty URL")
-    if "://" not in text:
+    if scheme_assumed(text):
+        if handle := _HANDLE_RE.fullmatch(text):
+            text = handle["host"]
+        elif text.startswith("@"):
+            raise ValueError("a handle without its server")
         text = f"https://{text}"
     try:
         url = URL(text)
@@ -110,6 +127,11 @@ def normalize_url(raw: str) -> str:
     return str(URL.build(scheme=url.scheme, host=host, port=url.explicit_port)).rstrip(
         "/"
     )
+
+
+def instance_host(url: str) -> str:
+    """Return the host (and a non-default port) that names an instance."""
+    return URL(url).host_port_subcomponent or url
 
 
 class MisskeyClient:
@@ -241,6 +263,29 @@ class MisskeyClient:
             raise MisskeyResponseError("i: the answer is not an account")
         return Account.from_json(data)
 
+    async def notifications(
+        self, *, since_id: str | None = None, limit: int = 100
+    ) -> list[Notification]:
+        """Return notifications, oldest first, after ``since_id`` if given.
+
+        They stay unread: ``markAsRead`` defaults to true on the server and
+        would clear the user's badge. Misskey sends ``sinceId`` pages oldest
+        first and others newest first; both come back oldest first here.
+        """
+        params: dict[str, Any] = {"limit": limit, "markAsRead": False}
+        if since_id is not None:
+            params["sinceId"] = since_id
+        data = await self.request("i/notifications", params, authenticated=True)
+        if not isinstance(data, list):
+            raise MisskeyResponseError("i/notifications: the answer is not a list")
+        notifications = [
+            Notification.from_json(item)
+            for item in data
+            if isinstance(item, Mapping) and "id" in item
+        ]
+        # Misskey's IDs sort by time as strings; its own sinceId compares them so.
+        return sorted(notifications, key=lambda notification: notification.id)
+
     async def user(self, username: str, host: str | None = None) -> Account:
         """Return a user by name; ``host`` None is a user of this instance."""
         data = await self.request(
@@ -249,6 +294,40 @@ class MisskeyClient:
         if not isinstance(data, Mapping) or "id" not in data or "username" not in data:
             raise MisskeyResponseError("users/show: the answer is not a user")
         return Account.from_json(data)
+
+    async def react(self, note_id: str, reaction: str) -> None:
+        """React to a note; another reaction of the account replaces its earlier one."""
+        await self.request(
+            "notes/reactions/create",
+            {"noteId": note_id, "reaction": reaction},
+            authenticated=True,
+        )
+
+    async def delete_note(self, note_id: str) -> None:
+        """Delete a note of the account."""
+        await self.request("notes/delete", {"noteId": note_id}, authenticated=True)
+
+    async def custom_emoji_exists(self, name: str) -> bool | None:
+        """Return whether the instance has a custom emoji; None if it cannot tell.
+
+        Misskey answers an unknown name with a 500 whose cause is
+        ``EntityNotFoundError``; Misskey 12 has no ``emoji`` endpoint.
+        """
+        try:
+            await self.request("emoji", {"name": name})
+        except MisskeyServerError as err:
+            cause = err.info.get("e")
+            if (
+                isinstance(cause, Mapping)
+                and cause.get("code") == "EntityNotFoundError"
+            ):
+                return False
+            raise
+        except MisskeyApiError as err:
+            if err.code == "UNKNOWN_API_ENDPOINT":
+                return None
+            raise
+        return True
 
     async def delete_file(self, file_id: str) -> None:
         """Delete a file from the account's drive."""

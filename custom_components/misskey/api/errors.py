@@ -106,6 +106,15 @@ class MisskeyFileTooLargeError(MisskeyApiError):
     """The server refused an upload as larger than its ``maxFileSize``."""
 
 
+class MisskeyStreamRefusedError(MisskeyError):
+    """The server, or a proxy before it, does not let us use the streaming API."""
+
+    def __init__(self, status: int | None, message: str | None = None) -> None:
+        """Keep the HTTP status that answered the upgrade, if any."""
+        super().__init__(message or f"streaming: upgrade refused (HTTP {status})")
+        self.status = status
+
+
 class MisskeyUploadSourceError(MisskeyError):
     """The data to upload did not have the size the caller declared."""
 

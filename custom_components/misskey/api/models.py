@@ -253,6 +253,39 @@ class DriveFile:
 
 
 @dataclass(frozen=True, kw_only=True)
+class Notification:
+    """A notification of the account, from ``i/notifications`` or the stream.
+
+    ``note`` is the note it is about: the mention, reply, renote or quote
+    itself, or the reacted note for a reaction.
+    """
+
+    id: str
+    type: str
+    created_at: str
+    user: Mapping[str, Any] | None
+    note: Mapping[str, Any] | None
+    reaction: str | None
+    raw: Mapping[str, Any] = field(repr=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Notification:
+        """Build a notification from Misskey's object."""
+        user = data.get("user")
+        note = data.get("note")
+        reaction = data.get("reaction")
+        return cls(
+            id=str(data["id"]),
+            type=str(data.get("type", "")),
+            created_at=str(data.get("createdAt", "")),
+            user=user if isinstance(user, Mapping) else None,
+            note=note if isinstance(note, Mapping) else None,
+            reaction=reaction if isinstance(reaction, str) else None,
+            raw=data,
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
 class ScheduledNote:
     """A note the server will post later.
 
