@@ -15,6 +15,7 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 import contextlib
 from dataclasses import dataclass, field
+import functools
 import hashlib
 import html
 import itertools
@@ -516,6 +517,9 @@ class MisskeyServer:
         self._multipart_endpoints = {"drive/files/create"}
         if variant in (MISSKEY, SHARKEY):
             self.limit("i/notifications", 30, 30)
+        if variant == MISSKEY:
+            # notes/delete's minInterval of one second.
+            self.limit("notes/delete", 1, 1)
         if variant == SHARKEY:
             # Sharkey limits anonymous calls hard: two session polls a second,
             # then 429 with Retry-After: 1.
@@ -648,6 +652,18 @@ class MisskeyServer:
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         endpoint = request.match_info["endpoint"]
         if endpoint not in self._endpoints:
+            if self.variant == MISSKEY_13:
+                return web.Response(text="Not Found", status=404)
+            if request.method == "POST":
+                # Fastify's own answer: Misskey's error is only for GET.
+                return web.json_response(
+                    {
+                        "message": f"Route POST:/api/{endpoint} not found",
+                        "error": "Not Found",
+                        "statusCode": 404,
+                    },
+                    status=404,
+                )
             return self._error_response(
                 ApiError("UNKNOWN_API_ENDPOINT", "Unknown API endpoint.", status=404)
             )
@@ -1280,12 +1296,7 @@ class MisskeyServer:
         for user in mentioned:
             await self.streams.publish_main(user.id, "mention", note)
             reasons.setdefault(user.id, "mention")
-            if self.variant in (SHARKEY, MISSKEY_13):
-                await self.streams.publish_main(user.id, "unreadMention", note["id"])
-                if note["visibility"] == "specified":
-                    await self.streams.publish_main(
-                        user.id, "unreadSpecifiedNote", note["id"]
-                    )
+            self._unread_note_hints(user, note)
         if note["replyId"] is not None:
             target = self.notes[note["replyId"]]["userId"]
             reasons[target] = "reply"
@@ -1301,6 +1312,27 @@ class MisskeyServer:
                 await self.streams.notify(
                     self.users[user_id], reason, author, note=note
                 )
+
+    def _unread_note_hints(self, user: User, note: dict[str, Any]) -> None:
+        """Sharkey and Misskey 12 hint at unread mentions with the note ID, 2 s later."""
+        if self.variant not in (SHARKEY, MISSKEY_13):
+            return
+        hints = ["unreadMention"]
+        if note["visibility"] == "specified":
+            # Sharkey sends only this one for a specified note.
+            hints = (
+                ["unreadSpecifiedNote"]
+                if self.variant == SHARKEY
+                else [
+                    "unreadMention",
+                    "unreadSpecifiedNote",
+                ]
+            )
+        for hint in hints:
+            self.streams.later(
+                self.streams.unread_delay,
+                functools.partial(self.streams.publish_main, user.id, hint, note["id"]),
+            )
 
     async def _i_notifications(
         self, body: dict[str, Any], user: User | None
@@ -1360,7 +1392,10 @@ class MisskeyServer:
         followee.followers_count += 1
         user.following_count += 1
         await self.streams.publish_main(user.id, "follow", followee.pack(detail=True))
-        await self.streams.publish_main(followee.id, "followed", user.pack(detail=True))
+        # Misskey sends the follower as UserLite; Sharkey more of it.
+        await self.streams.publish_main(
+            followee.id, "followed", user.pack(detail=self.variant == SHARKEY)
+        )
         await self.streams.notify(followee, "follow", user)
         return followee.pack()
 
@@ -1401,6 +1436,9 @@ class MisskeyServer:
             reaction = f":{custom[1]}@.:"
         key = (note["id"], user.id)
         if self.reactions.get(key) == reaction:
+            if self.variant == MISSKEY_13:
+                # Misskey 12 takes the same reaction again without a word.
+                return
             raise ApiError("ALREADY_REACTED", "You are already reacting to that note.")
         # Another reaction replaces the earlier one.
         if (earlier := self.reactions.get(key)) is not None:
@@ -1495,9 +1533,18 @@ class MisskeyServer:
             "isRead": False,
             "reads": [],
         }
-        # Misskey 12 sends it to both sides at once.
+        # Misskey 12 sends it to both sides at once, and hints 2 s later.
         await self.streams.publish_main(user.id, "messagingMessage", message)
         await self.streams.publish_main(recipient.id, "messagingMessage", message)
+        self.streams.later(
+            self.streams.unread_delay,
+            functools.partial(
+                self.streams.publish_main,
+                recipient.id,
+                "unreadMessagingMessage",
+                message,
+            ),
+        )
         return message
 
     def _validate_note(self, body: dict[str, Any], user: User) -> dict[str, Any]:  # noqa: C901

@@ -334,11 +334,23 @@ class StreamHub:
         Oldest first with ``sinceId`` alone, else newest first; the type
         filters apply after the page is read.
         """
+        from .misskey_server import SHARKEY  # noqa: PLC0415
+
+        # Sharkey pages by millisecond: the anchor itself may come back.
+        inclusive = self.server.variant == SHARKEY
         items = [
             n
             for n in self.notifications[user.id]
-            if (since_id is None or n["id"] > since_id)
-            and (until_id is None or n["id"] < until_id)
+            if (
+                since_id is None
+                or n["id"] > since_id
+                or (inclusive and n["id"] == since_id)
+            )
+            and (
+                until_id is None
+                or n["id"] < until_id
+                or (inclusive and n["id"] == until_id)
+            )
         ]
         items = items[:limit] if since_id and not until_id else items[::-1][:limit]
         if include:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -32,6 +33,9 @@ async def test_diagnostics(
     assert await hass.config_entries.async_setup(stable_entry.entry_id)
     await hass.async_block_till_done()
     await misskey.streams.wait_joined(misskey.user)
+    async with asyncio.timeout(5):
+        while not stable_entry.runtime_data.listener.connected:
+            await asyncio.sleep(0.01)
 
     diagnostics = await get_diagnostics_for_config_entry(
         hass, hass_client, stable_entry

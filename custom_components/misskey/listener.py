@@ -117,7 +117,6 @@ class MisskeyListener:
         self._problem_logged = False
         # Unread notifications: what `i` said, plus those seen unread since.
         self._unread_base: int | None = None
-        self._unread_since: str = ""
         self._unread_ids: set[str] = set()
 
     # --- life cycle ---------------------------------------------------------
@@ -304,8 +303,10 @@ class MisskeyListener:
                 self._save()
                 return
             for _ in range(CATCH_UP_MAX_PAGES):
-                page = await self._async_page(self._cursor, limit=_PAGE)
-                if not page:
+                cursor = self._cursor
+                page = await self._async_page(cursor, limit=_PAGE)
+                # Sharkey may send the anchor again: only newer ones go on.
+                if not any(cursor is None or n.id > cursor for n in page):
                     return
                 self._deliver_notifications(
                     page, missed_before=min(live_since, dt_util.utcnow() - self._window)
@@ -352,9 +353,10 @@ class MisskeyListener:
     def _handle(self, event: StreamEvent) -> None:
         body = event.body
         if event.type == "notification" and isinstance(body, dict) and "id" in body:
-            self._deliver_notifications(
-                [Notification.from_json(body)], missed_before=None
-            )
+            notification = Notification.from_json(body)
+            if notification.id not in self._delivered_set:
+                self._count_unread(notification.id)
+            self._deliver_notifications([notification], missed_before=None)
         elif event.type in ("newChatMessage", "messagingMessage") and isinstance(
             body, dict
         ):
@@ -365,8 +367,6 @@ class MisskeyListener:
             ) and chat.id not in self._delivered_set:
                 self._remember(chat.id)
                 self._fire(chat)
-        elif event.type == "unreadNotification" and isinstance(body, dict):
-            self._count_unread(str(body.get("id", "")))
         elif event.type == "readAllNotifications":
             self._unread_base = 0
             self._unread_ids.clear()
@@ -394,21 +394,21 @@ class MisskeyListener:
 
     @callback
     def _update_unread_from_account(self) -> None:
+        # The new reading counts what arrived live before it.
         self._unread_base = unread_notifications(self._coordinator.data)
-        # Hints for notifications made before this reading are in its count.
-        self._unread_since = self._cursor or ""
         self._unread_ids.clear()
         self._state_changed()
 
     def _count_unread(self, notification_id: str) -> None:
-        if (
-            self._unread_base is None
-            or notification_id <= self._unread_since
-            or notification_id in self._unread_ids
-        ):
-            return
-        self._unread_ids.add(notification_id)
-        self._state_changed()
+        """Count a notification that arrived live; it is unread until the user reads all.
+
+        Misskey's own hint (``unreadNotification``, two seconds later) is not
+        used: it repeats notifications the last reading already counted.
+        Those caught up after an absence are counted by the next reading.
+        """
+        if self._unread_base is not None:
+            self._unread_ids.add(notification_id)
+            self._state_changed()
 
     # --- storage ------------------------------------------------------------------
 

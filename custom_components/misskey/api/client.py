@@ -19,7 +19,6 @@ import aiohttp
 from yarl import URL
 
 from .errors import (
-    MisskeyApiError,
     MisskeyAuthenticationError,
     MisskeyCannotConnectError,
     MisskeyConnectionError,
@@ -311,7 +310,8 @@ class MisskeyClient:
         """Return whether the instance has a custom emoji; None if it cannot tell.
 
         Misskey answers an unknown name with a 500 whose cause is
-        ``EntityNotFoundError``; Misskey 12 has no ``emoji`` endpoint.
+        ``EntityNotFoundError``. Misskey 12 has no ``emoji`` endpoint: its
+        plain 404 is a MisskeyResponseError, as a fork's Fastify 404 would be.
         """
         try:
             await self.request("emoji", {"name": name})
@@ -323,10 +323,8 @@ class MisskeyClient:
             ):
                 return False
             raise
-        except MisskeyApiError as err:
-            if err.code == "UNKNOWN_API_ENDPOINT":
-                return None
-            raise
+        except MisskeyResponseError:
+            return None
         return True
 
     async def delete_file(self, file_id: str) -> None:

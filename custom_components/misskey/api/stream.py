@@ -154,6 +154,17 @@ class MisskeyStream:
         ws = self._ws
         if ws is None:
             raise MisskeyConnectionError("streaming: not connected")
+        try:
+            async for event in self._receive(ws):
+                yield event
+        except MisskeyConnectionError:
+            # A dead connection is closed here, not left to the caller.
+            await self.close()
+            raise
+
+    async def _receive(
+        self, ws: aiohttp.ClientWebSocketResponse
+    ) -> AsyncIterator[StreamEvent]:
         pinged = False
         while True:
             try:
