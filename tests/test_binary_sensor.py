@@ -162,3 +162,23 @@ async def test_last_note(
     assert datetime.fromisoformat(
         state(hass, mock_config_entry, Platform.SENSOR, "last_note")
     ) == datetime.fromisoformat("2026-12-01T10:30:00+00:00")
+
+
+async def test_last_note_after_a_profile_update(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """A profile update brings a new notesCount; the next read still fetches the note."""
+    note = misskey._validate_note({"text": "elsewhere"}, misskey.user)
+    misskey.notes[note["id"]] = note
+    misskey.user.notes_count = 1
+    await hass.services.async_call(
+        DOMAIN, "update_profile", {"is_bot": True}, blocking=True
+    )
+    assert len(misskey.calls("users/notes")) == 1
+
+    await next_update(hass, freezer)
+    assert len(misskey.calls("users/notes")) == 2
+    assert state(hass, init_integration, Platform.SENSOR, "last_note") != STATE_UNKNOWN

@@ -344,7 +344,14 @@ async def test_sharkey_refusals(
         await post(hass, text="Hi", local_only=True, scheduled_at=LATER.isoformat())
     assert err.value.translation_key == "scheduled_option_not_supported"
     assert err.value.translation_placeholders == {"option": "local_only"}
+    # Its notes take a content warning of 500 characters, scheduled ones 100.
+    with pytest.raises(ServiceValidationError) as err:
+        await post(hass, text="Hi", cw="x" * 101, scheduled_at=LATER.isoformat())
+    assert err.value.translation_key == "cw_too_long"
+    assert err.value.translation_placeholders == {"length": "101", "max": "100"}
     assert not misskey.calls("notes/schedule/create")
+    await post(hass, text="Now", cw="x" * 101)
+    assert len(misskey.notes) == 1
 
     assert misskey.policies is not None
     misskey.policies["scheduleNoteMax"] = 1

@@ -60,6 +60,8 @@ class MisskeyDataUpdateCoordinator(DataUpdateCoordinator[Account]):
             entry.data[CONF_URL],
             entry.data[CONF_CREDENTIAL],
         )
+        # The notesCount at which the last note's time was read.
+        self._last_note_count: int | None = None
 
     async def _async_setup(self) -> None:
         """Read the instance's limits once; they rarely change."""
@@ -91,10 +93,11 @@ class MisskeyDataUpdateCoordinator(DataUpdateCoordinator[Account]):
         if (
             previous is not None
             and account.notes_count is not None
-            and account.notes_count == previous.notes_count
+            and account.notes_count == self._last_note_count
         ):
             return replace(account, last_note_at=previous.last_note_at)
         note = await self.client.latest_note(account.id)
+        self._last_note_count = account.notes_count
         return replace(account, last_note_at=note.created if note else None)
 
 

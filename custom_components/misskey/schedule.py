@@ -14,6 +14,7 @@ from .api import DRAFTS_PAGE, MisskeyError
 from .const import (
     ATTR_SCHEDULED_AT,
     DOMAIN,
+    MAX_CW_LENGTH,
     PERMISSION_WRITE_ACCOUNT,
     PERMISSION_WRITE_NOTES_SCHEDULE,
 )
@@ -57,8 +58,9 @@ def validate_schedule(
     """Return when and how to schedule the note, or None to post it now.
 
     Refuses a time in the past, a server that cannot schedule, an account that
-    did not grant the permission, options the server would drop, a poll that
-    would end before the note appears, and a role that may schedule nothing.
+    did not grant the permission, a content warning or options the server
+    would refuse or drop, a poll that would end before the note appears, and a
+    role that may schedule nothing.
     """
     value: datetime | None = options.get(ATTR_SCHEDULED_AT)
     if value is None:
@@ -73,6 +75,10 @@ def validate_schedule(
         raise _error("scheduling_not_supported", instance=coordinator.client.url)
     schedule = Schedule(at=at, method=method)
     require_permission(coordinator.config_entry, schedule.permission)
+    # Drafts and Sharkey's scheduled notes take Misskey's 100, whatever
+    # maxCwLength the server's notes have.
+    if (cw := params.get("cw")) is not None and len(cw) > MAX_CW_LENGTH:
+        raise _error("cw_too_long", length=len(cw), max=MAX_CW_LENGTH)
     if method is Scheduling.SHARKEY:
         for param, option in _SHARKEY_UNSUPPORTED.items():
             if params.get(param):
