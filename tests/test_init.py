@@ -44,10 +44,11 @@ def notify_service(entry: MockConfigEntry) -> str:
 
 
 def entity_ids(hass: HomeAssistant, entry: MockConfigEntry) -> dict[str, str]:
-    """Return the entry's entity IDs by unique ID."""
+    """Return the entry's enabled entity IDs by unique ID."""
     return {
         e.unique_id: e.entity_id
         for e in er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id)
+        if e.disabled_by is None
     }
 
 
@@ -79,7 +80,10 @@ async def reauthorize(
 async def test_setup_and_entities(
     hass: HomeAssistant, init_integration: MockConfigEntry
 ) -> None:
-    """A working account loads with its entities and notify service."""
+    """A working account loads with its entities and notify service.
+
+    Silenced and suspended are there too, disabled until the user wants them.
+    """
     assert init_integration.state is ConfigEntryState.LOADED
     unique_id = init_integration.unique_id
     assert set(entity_ids(hass, init_integration)) == {
@@ -87,6 +91,11 @@ async def test_setup_and_entities(
         f"{unique_id}_followers",
         f"{unique_id}_following",
         f"{unique_id}_notes",
+        f"{unique_id}_last_note",
+        f"{unique_id}_bot",
+        f"{unique_id}_cat",
+        f"{unique_id}_locked",
+        f"{unique_id}_moved",
         f"{unique_id}_unread_notifications",
         f"{unique_id}_streaming",
         f"{unique_id}_mentions",
@@ -94,6 +103,14 @@ async def test_setup_and_entities(
         f"{unique_id}_new_followers",
         f"{unique_id}_note_activity",
     }
+    disabled = {
+        e.unique_id
+        for e in er.async_entries_for_config_entry(
+            er.async_get(hass), init_integration.entry_id
+        )
+        if e.disabled_by is er.RegistryEntryDisabler.INTEGRATION
+    }
+    assert disabled == {f"{unique_id}_silenced", f"{unique_id}_suspended"}
     assert hass.services.has_service(NOTIFY_DOMAIN, notify_service(init_integration))
 
 
@@ -247,7 +264,7 @@ async def test_two_accounts_on_two_servers(
     for entry, server in ((mock_config_entry, misskey), (other_entry, other_misskey)):
         assert entry.state is ConfigEntryState.LOADED
         ids = entity_ids(hass, entry)
-        assert len(ids) == 10
+        assert len(ids) == 15
         await hass.services.async_call(
             NOTIFY_DOMAIN,
             SERVICE_SEND_MESSAGE,

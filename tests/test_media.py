@@ -251,8 +251,8 @@ async def test_server_refuses_size_deletes_uploaded_ones(
     allowed_dir: Path,
 ) -> None:
     """A 413 names the attachment, deletes the earlier files, and hides the credential."""
-    (allowed_dir / "small.png").write_bytes(b"x" * 100)
-    (allowed_dir / "big.png").write_bytes(b"y" * 5000)
+    (allowed_dir / "small.png").write_bytes(PNG[:100])
+    (allowed_dir / "big.png").write_bytes(PNG[:5000])
     # Lower than what meta said at set-up, so only the server can refuse it.
     misskey.max_file_size = 1000
 
@@ -486,12 +486,18 @@ async def test_large_file_streams_end_to_end(
     allowed_dir: Path,
 ) -> None:
     """A 100 MiB file arrives whole; it is never read into memory at once."""
+    # A role that may upload it (the default allows 30 MiB).
+    misskey.policies["maxFileSizeMb"] = 200
+    await init_integration.runtime_data.coordinator.async_refresh()
     size = 100 * 1024 * 1024
+    header = b"\x00\x00\x00\x18ftypmp42"
     with (allowed_dir / "video.mp4").open("wb") as file:
+        file.write(header)
         file.truncate(size)
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(header)
     zeros = bytes(1024 * 1024)
-    for _ in range(100):
+    digest.update(zeros[len(header) :])
+    for _ in range(99):
         digest.update(zeros)
 
     (drive_file,) = await _upload(

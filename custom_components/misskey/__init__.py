@@ -1,4 +1,4 @@
-"""The Misskey integration: post notes from Home Assistant, and hear the account."""
+"""The Misskey integration: post notes, manage the account and hear it from Home Assistant."""
 
 from __future__ import annotations
 

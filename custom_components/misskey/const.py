@@ -24,6 +24,10 @@ APP_PERMISSIONS: Final = [
     # Profile updates and scheduled notes (Misskey's drafts).
     "write:account",
     "write:mutes",
+    # Scheduled notes of the Sharkey builds that have notes/schedule/create.
+    # Misskey does not know the name: its authorization page shows it as it
+    # is, and it never matches anything there.
+    "write:notes-schedule",
 ]
 # What accounts set up before entry version 1.2 were granted.
 LEGACY_PERMISSIONS: Final = ["read:account", "write:notes", "write:drive"]
@@ -57,6 +61,31 @@ ATTR_URL: Final = "url"
 ATTR_VISIBILITY: Final = "visibility"
 
 SERVICE_POST: Final = "post"
+SERVICE_GET_ACCOUNT: Final = "get_account"
+SERVICE_MUTE_ACCOUNT: Final = "mute_account"
+SERVICE_UNMUTE_ACCOUNT: Final = "unmute_account"
+SERVICE_UPDATE_PROFILE: Final = "update_profile"
+
+ATTR_ACCOUNT: Final = "account"
+ATTR_SCHEDULED_AT: Final = "scheduled_at"
+ATTR_DESCRIPTION: Final = "description"
+ATTR_LOCATION: Final = "location"
+ATTR_BIRTHDAY: Final = "birthday"
+ATTR_LANG: Final = "lang"
+ATTR_IS_LOCKED: Final = "is_locked"
+ATTR_IS_BOT: Final = "is_bot"
+ATTR_IS_CAT: Final = "is_cat"
+ATTR_FIELDS: Final = "fields"
+ATTR_VALUE: Final = "value"
+ATTR_AVATAR: Final = "avatar"
+ATTR_BANNER: Final = "banner"
+ATTR_DELETE_AVATAR: Final = "delete_avatar"
+ATTR_DELETE_BANNER: Final = "delete_banner"
+
+PERMISSION_WRITE_ACCOUNT: Final = "write:account"
+PERMISSION_WRITE_DRIVE: Final = "write:drive"
+PERMISSION_WRITE_MUTES: Final = "write:mutes"
+PERMISSION_WRITE_NOTES_SCHEDULE: Final = "write:notes-schedule"
 
 VISIBILITIES: Final = ["public", "home", "followers", "specified"]
 REACTION_ACCEPTANCES: Final = [
@@ -119,3 +148,11 @@ SERVICE_REACT: Final = "react"
 SERVICE_DELETE_NOTE: Final = "delete_note"
 ATTR_NOTE: Final = "note"
 ATTR_REACTION: Final = "reaction"
+
+# i/update's limits (Misskey before 12.108: a description of 500 and 1 to 4 fields).
+MAX_NAME_LENGTH: Final = 50
+MAX_LOCATION_LENGTH: Final = 50
+MAX_DESCRIPTION_LENGTH: Final = 1500
+MAX_DESCRIPTION_LENGTH_BEFORE_12_108: Final = 500
+MAX_PROFILE_FIELDS: Final = 16
+MAX_PROFILE_FIELDS_BEFORE_12_108: Final = 4

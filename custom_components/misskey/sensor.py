@@ -1,12 +1,14 @@
-"""Sensors of a Misskey account: followers, following, notes and unread notifications."""
+"""Sensors of a Misskey account: its counts, its last note, unread notifications."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import override
 
 from homeassistant.components.sensor import (
+    SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
     SensorStateClass,
@@ -28,11 +30,11 @@ PARALLEL_UPDATES = 0
 class MisskeySensorEntityDescription(SensorEntityDescription):
     """Describes a sensor of the account."""
 
-    value_fn: Callable[[Account], StateType]
+    value_fn: Callable[[Account], StateType | datetime]
 
 
 # Misskey's `i` has no diagnostic value worth a sensor of its own (the server's
-# version is the device's software version), so there are only these three.
+# version is the device's software version), so there are only these.
 SENSORS: tuple[MisskeySensorEntityDescription, ...] = (
     MisskeySensorEntityDescription(
         key="followers",
@@ -51,6 +53,12 @@ SENSORS: tuple[MisskeySensorEntityDescription, ...] = (
         translation_key="notes",
         state_class=SensorStateClass.TOTAL,
         value_fn=lambda account: account.notes_count,
+    ),
+    MisskeySensorEntityDescription(
+        key="last_note",
+        translation_key="last_note",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda account: account.last_note_at,
     ),
 )
 
@@ -89,8 +97,8 @@ class MisskeySensorEntity(MisskeyEntity, SensorEntity):
 
     @property
     @override
-    def native_value(self) -> StateType:
-        """Return the count from the last read of the account."""
+    def native_value(self) -> StateType | datetime:
+        """Return the value from the last read of the account."""
         return self.entity_description.value_fn(self.coordinator.data)
 
 

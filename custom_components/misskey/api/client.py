@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 import hashlib
 import ipaddress
 import logging
@@ -35,6 +36,7 @@ from .models import (
     Meta,
     Note,
     Notification,
+    ScheduledNote,
     UserKey,
 )
 from .upload import StreamPayload, UploadData, UploadStream
@@ -46,6 +48,8 @@ DEFAULT_MAX_NOTE_TEXT_LENGTH: Final = 3000
 # An upload may take minutes; it fails only when it stops making progress
 # for this long (no chunk sent, or no answer after the last one).
 DEFAULT_UPLOAD_TIMEOUT: Final = 60.0
+# The most notes/drafts/list returns at once.
+DRAFTS_PAGE: Final = 100
 
 _HOSTNAME_RE: Final = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
 # A fediverse handle, @user@host or user@host; the host may have a port.
@@ -429,6 +433,123 @@ class MisskeyClient:
         if not isinstance(note, Mapping) or "id" not in note:
             raise MisskeyResponseError("notes/create: the answer has no note")
         return Note.from_json(note, self.url)
+
+    async def user_by_id(self, user_id: str) -> Account:
+        """Return a user by ID."""
+        data = await self.request("users/show", {"userId": user_id}, authenticated=True)
+        return _account(data, "users/show")
+
+    async def latest_note(self, user_id: str) -> Note | None:
+        """Return the user's newest note (replies, renotes and channel notes too).
+
+        Signed in, so the account's own followers-only and direct notes count.
+        Misskey 12 ignores the parameters it does not know; its defaults
+        already include replies and renotes.
+        """
+        data = await self.request(
+            "users/notes",
+            {
+                "userId": user_id,
+                "limit": 1,
+                "withReplies": True,
+                "withRenotes": True,
+                "withChannelNotes": True,
+            },
+            authenticated=True,
+        )
+        if not isinstance(data, list):
+            raise MisskeyResponseError("users/notes: the answer is not a list")
+        if not data:
+            return None
+        if not isinstance(data[0], Mapping) or "id" not in data[0]:
+            raise MisskeyResponseError("users/notes: the answer has no note")
+        return Note.from_json(data[0], self.url)
+
+    async def mute(self, user_id: str, expires_at: datetime | None = None) -> None:
+        """Mute a user, until ``expires_at`` or for good.
+
+        Misskey before 12.108 ignores ``expiresAt`` and mutes for good.
+        """
+        params: dict[str, Any] = {"userId": user_id}
+        if expires_at is not None:
+            params["expiresAt"] = _epoch_ms(expires_at)
+        await self.request("mute/create", params, authenticated=True)
+
+    async def unmute(self, user_id: str) -> None:
+        """Stop muting a user."""
+        await self.request("mute/delete", {"userId": user_id}, authenticated=True)
+
+    async def update_profile(self, params: Mapping[str, Any]) -> Account:
+        """Change the signed-in account's profile (``i/update``); return the account."""
+        data = await self.request("i/update", params, authenticated=True)
+        return _account(data, "i/update")
+
+    async def drafts(self) -> list[Mapping[str, Any]]:
+        """Return up to DRAFTS_PAGE of the account's drafts (Misskey 2025.x and later).
+
+        Scheduled ones have ``isActuallyScheduled``.
+        """
+        data = await self.request(
+            "notes/drafts/list", {"limit": DRAFTS_PAGE}, authenticated=True
+        )
+        if not isinstance(data, list):
+            raise MisskeyResponseError("notes/drafts/list: the answer is not a list")
+        return [draft for draft in data if isinstance(draft, Mapping)]
+
+    async def create_scheduled_draft(
+        self, params: Mapping[str, Any], scheduled_at: datetime
+    ) -> ScheduledNote:
+        """Have Misskey post a note at ``scheduled_at``: a draft it posts itself.
+
+        ``params`` are ``notes/create``'s, which ``notes/drafts/create`` shares.
+        """
+        data = await self.request(
+            "notes/drafts/create",
+            {
+                **params,
+                "scheduledAt": _epoch_ms(scheduled_at),
+                "isActuallyScheduled": True,
+            },
+            authenticated=True,
+        )
+        draft = _field(data, "notes/drafts/create", "createdDraft")
+        if not isinstance(draft, Mapping) or "id" not in draft:
+            raise MisskeyResponseError("notes/drafts/create: the answer has no draft")
+        return ScheduledNote(
+            id=str(draft["id"]),
+            scheduled_at=scheduled_at,
+            file_ids=[str(file_id) for file_id in draft.get("fileIds", [])],
+            raw=draft,
+        )
+
+    async def schedule_note(
+        self, params: Mapping[str, Any], scheduled_at: datetime
+    ) -> ScheduledNote:
+        """Have a Sharkey build with ``notes/schedule/create`` post a note later.
+
+        It answers with an empty string, so the scheduled note's ID is unknown.
+        """
+        await self.request(
+            "notes/schedule/create",
+            {**params, "scheduleNote": {"scheduledAt": _epoch_ms(scheduled_at)}},
+            authenticated=True,
+        )
+        return ScheduledNote(
+            id=None,
+            scheduled_at=scheduled_at,
+            file_ids=list(params.get("fileIds", [])),
+            raw={},
+        )
+
+
+def _account(data: Any, endpoint: str) -> Account:
+    if not isinstance(data, Mapping) or "id" not in data or "username" not in data:
+        raise MisskeyResponseError(f"{endpoint}: the answer is not a user")
+    return Account.from_json(data)
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 def _field(data: Any, endpoint: str, name: str) -> Any:
