@@ -36,6 +36,7 @@ import math
 import os
 from pathlib import Path
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -68,6 +69,7 @@ from homeassistant.core import (
 )
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
+from homeassistant.setup import async_setup_component
 from homeassistant.util import slugify
 
 from .conftest import authorize
@@ -129,6 +131,13 @@ def reset_high_water_mark() -> bool:
 # --- Home Assistant and the account -----------------------------------------
 
 
+def free_port() -> int:
+    """Return a loopback port the OS has just found free."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @contextlib.asynccontextmanager
 async def running_hass(config_dir: str) -> AsyncIterator[HomeAssistant]:
     """Run a Home Assistant test instance that loads this checkout's integration."""
@@ -136,6 +145,11 @@ async def running_hass(config_dir: str) -> AsyncIterator[HomeAssistant]:
     async with async_test_home_assistant(config_dir=config_dir) as hass:
         hass.data.pop(loader.DATA_CUSTOM_COMPONENTS)
         hass.config.allowlist_external_dirs = {config_dir}
+        # The integration depends on http, which would listen on 0.0.0.0:8123
+        # and fail when something (a scripts/develop left running) has it.
+        http_config = {"server_host": ["127.0.0.1"], "server_port": free_port()}
+        if not await async_setup_component(hass, "http", {"http": http_config}):
+            raise RuntimeError("http did not set up")
         try:
             yield hass
         finally:
