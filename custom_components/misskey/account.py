@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
@@ -10,23 +10,16 @@ from typing import Any
 from yarl import URL
 
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError
 import homeassistant.util.dt as dt_util
 from homeassistant.util.json import JsonValueType
 
 from .api import (
     Account,
     DriveFile,
-    MisskeyApiError,
-    MisskeyAuthenticationError,
     MisskeyCannotConnectError,
     MisskeyConnectionError,
-    MisskeyError,
-    MisskeyInvalidParamError,
-    MisskeyPermissionDeniedError,
-    MisskeyRateLimitError,
     MisskeyResponseError,
-    retry_rate_limited,
 )
 from .const import (
     ATTR_AVATAR,
@@ -43,7 +36,6 @@ from .const import (
     ATTR_LANG,
     ATTR_LOCATION,
     ATTR_VALUE,
-    DOMAIN,
     MAX_DESCRIPTION_LENGTH,
     MAX_DESCRIPTION_LENGTH_BEFORE_12_108,
     MAX_LOCATION_LENGTH,
@@ -53,9 +45,9 @@ from .const import (
     PERMISSION_WRITE_ACCOUNT,
     PERMISSION_WRITE_DRIVE,
     PERMISSION_WRITE_MUTES,
-    RATE_LIMIT_MAX_WAIT,
 )
 from .coordinator import MisskeyDataUpdateCoordinator
+from .errors import async_call, validation_error
 from .limits import policies
 from .media import async_delete_files, async_upload_attachments
 from .permissions import require_permission
@@ -82,14 +74,6 @@ _PROFILE_ERRORS = {
     "AVATAR_NOT_AN_IMAGE": "avatar_not_an_image",
     "BANNER_NOT_AN_IMAGE": "banner_not_an_image",
 }
-
-
-def _validation_error(key: str, **placeholders: Any) -> ServiceValidationError:
-    return ServiceValidationError(
-        translation_domain=DOMAIN,
-        translation_key=key,
-        translation_placeholders={k: str(v) for k, v in placeholders.items()},
-    )
 
 
 def account_response(
@@ -145,18 +129,18 @@ async def async_get_account(
     """Look an account up by ``@user`` or ``@user@host``; None is the account itself."""
     client = coordinator.client
     if account is None:
-        return await _async_call(
+        return await async_call(
             coordinator,
             lambda: client.user_by_id(coordinator.data.id),
             "account_lookup_failed",
             account=coordinator.config_entry.title,
         )
     if not (match := ACCT_RE.fullmatch(account.strip())):
-        raise _validation_error("invalid_account", account=account)
+        raise validation_error("invalid_account", account=account)
     host: str | None = match["host"]
     if host is not None and host.lower() == URL(client.url).host_port_subcomponent:
         host = None
-    return await _async_call(
+    return await async_call(
         coordinator,
         lambda: client.user(match["username"], host),
         "account_lookup_failed",
@@ -174,14 +158,14 @@ async def async_mute_account(
     require_permission(coordinator.config_entry, PERMISSION_WRITE_MUTES)
     if duration is not None and coordinator.meta.before_12_108:
         # It would ignore expiresAt and mute for good.
-        raise _validation_error(
+        raise validation_error(
             "mute_duration_not_supported", version=coordinator.meta.version
         )
     user = await async_get_account(coordinator, account)
     if user.id == coordinator.data.id:
-        raise _validation_error("mute_self")
+        raise validation_error("mute_self")
     expires_at = dt_util.utcnow() + duration if duration is not None else None
-    await _async_call(
+    await async_call(
         coordinator,
         lambda: coordinator.client.mute(user.id, expires_at),
         "mute_failed",
@@ -197,7 +181,7 @@ async def async_unmute_account(
     """Stop muting an account."""
     require_permission(coordinator.config_entry, PERMISSION_WRITE_MUTES)
     user = await async_get_account(coordinator, account)
-    await _async_call(
+    await async_call(
         coordinator,
         lambda: coordinator.client.unmute(user.id),
         "unmute_failed",
@@ -226,12 +210,12 @@ async def async_update_profile(
         if options.get(option)
     ]
     if not params and not images:
-        raise _validation_error("nothing_to_update")
+        raise validation_error("nothing_to_update")
     if images:
         require_permission(entry, PERMISSION_WRITE_DRIVE)
         role = policies(coordinator)
         if role is not None and role.can_update_bio_media is False:
-            raise _validation_error("bio_media_not_allowed")
+            raise validation_error("bio_media_not_allowed")
     files: list[DriveFile] = []
     if images:
         files = await async_upload_attachments(
@@ -240,7 +224,7 @@ async def async_update_profile(
         for (param, _), drive_file in zip(images, files, strict=True):
             params[param] = drive_file.id
     try:
-        account = await _async_call(
+        account = await async_call(
             coordinator,
             lambda: coordinator.client.update_profile(params),
             "profile_update_failed",
@@ -273,7 +257,7 @@ def profile_params(
         # clears any of them (null), as their minimum length is 1.
         value = value.strip() if param == "name" else value
         if len(value) > limit:
-            raise _validation_error(
+            raise validation_error(
                 "profile_text_too_long", field=option, length=len(value), max=limit
             )
         params[param] = value or None
@@ -283,7 +267,7 @@ def profile_params(
     if ATTR_LANG in options:
         if "lang" not in coordinator.data.raw:
             # Misskey 12 takes lang and drops it.
-            raise _validation_error("lang_not_supported")
+            raise validation_error("lang_not_supported")
         params["lang"] = options[ATTR_LANG] or None
     for option, param in _FLAG_PARAMS.items():
         if (flag := options.get(option)) is not None:
@@ -304,12 +288,12 @@ def _profile_fields(
     old_api = coordinator.meta.before_12_108
     limit = MAX_PROFILE_FIELDS_BEFORE_12_108 if old_api else MAX_PROFILE_FIELDS
     if len(fields) > limit:
-        raise _validation_error("too_many_fields", count=len(fields), max=limit)
+        raise validation_error("too_many_fields", count=len(fields), max=limit)
     result: list[dict[str, str]] = []
     for index, item in enumerate(fields, 1):
         name, value = item[ATTR_FILE_NAME].strip(), item[ATTR_VALUE].strip()
         if not name or not value:
-            raise _validation_error("profile_field_blank", index=index)
+            raise validation_error("profile_field_blank", index=index)
         result.append({"name": name, "value": value})
     if not result and old_api:
         # Misskey before 12.108 takes 1 to 4 fields and drops empty ones:
@@ -323,62 +307,3 @@ def _outcome_unknown(err: BaseException | None) -> bool:
     if isinstance(err, MisskeyCannotConnectError):
         return False
     return isinstance(err, (MisskeyConnectionError, MisskeyResponseError))
-
-
-async def _async_call[T](
-    coordinator: MisskeyDataUpdateCoordinator,
-    call: Callable[[], Awaitable[T]],
-    failed_key: str,
-    *,
-    permission: str | None = None,
-    known: Mapping[str, str] | None = None,
-    **placeholders: str,
-) -> T:
-    """Make one of the account calls, waiting out rate limits, and translate errors.
-
-    Each of these calls can be repeated safely, and a 429 means Misskey did
-    nothing. A refused permission names it: re-authentication is only for a
-    credential Misskey no longer accepts.
-    """
-    try:
-        return await retry_rate_limited(call, RATE_LIMIT_MAX_WAIT)
-    except MisskeyAuthenticationError as err:
-        coordinator.config_entry.async_start_reauth(coordinator.hass)
-        raise HomeAssistantError(
-            translation_domain=DOMAIN, translation_key="authentication_failed"
-        ) from err
-    except MisskeyPermissionDeniedError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="missing_permission",
-            translation_placeholders={
-                "account": coordinator.config_entry.title,
-                "permission": permission or "?",
-            },
-        ) from err
-    except MisskeyRateLimitError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="action_rate_limited",
-            translation_placeholders={"retry_after": str(round(err.retry_after or 0))},
-        ) from err
-    except MisskeyInvalidParamError as err:
-        raise _validation_error(
-            "invalid_parameter",
-            param=(err.param or "?").removeprefix("#/properties/"),
-            reason=err.reason or err.message or "",
-        ) from err
-    except MisskeyApiError as err:
-        if known and (key := known.get(err.code or "")):
-            raise _validation_error(key, **placeholders) from err
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key=failed_key,
-            translation_placeholders={**placeholders, "error": str(err)},
-        ) from err
-    except MisskeyError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key=failed_key,
-            translation_placeholders={**placeholders, "error": str(err)},
-        ) from err

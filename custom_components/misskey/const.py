@@ -12,25 +12,37 @@ APP_NAME: Final = "Home Assistant"
 APP_DESCRIPTION: Final = "Posts notes from Home Assistant automations and scripts."
 # Servers store permission names they do not know and never match them, so one
 # list serves every version and fork.
+PERMISSION_READ_ACCOUNT: Final = "read:account"
+PERMISSION_WRITE_NOTES: Final = "write:notes"
+PERMISSION_WRITE_DRIVE: Final = "write:drive"
+PERMISSION_READ_NOTIFICATIONS: Final = "read:notifications"
+PERMISSION_WRITE_REACTIONS: Final = "write:reactions"
+PERMISSION_WRITE_ACCOUNT: Final = "write:account"
+PERMISSION_WRITE_MUTES: Final = "write:mutes"
+PERMISSION_WRITE_NOTES_SCHEDULE: Final = "write:notes-schedule"
 APP_PERMISSIONS: Final = [
     # The account, its sensors and its live events (streaming channel main).
-    "read:account",
-    "write:notes",
+    PERMISSION_READ_ACCOUNT,
+    PERMISSION_WRITE_NOTES,
     # Attachments, avatars and banners.
-    "write:drive",
+    PERMISSION_WRITE_DRIVE,
     # Catching up on events missed while away, and polling without streaming.
-    "read:notifications",
-    "write:reactions",
+    PERMISSION_READ_NOTIFICATIONS,
+    PERMISSION_WRITE_REACTIONS,
     # Profile updates and scheduled notes (Misskey's drafts).
-    "write:account",
-    "write:mutes",
+    PERMISSION_WRITE_ACCOUNT,
+    PERMISSION_WRITE_MUTES,
     # Scheduled notes of the Sharkey builds that have notes/schedule/create.
     # Misskey does not know the name: its authorization page shows it as it
     # is, and it never matches anything there.
-    "write:notes-schedule",
+    PERMISSION_WRITE_NOTES_SCHEDULE,
 ]
 # What accounts set up before entry version 1.2 were granted.
-LEGACY_PERMISSIONS: Final = ["read:account", "write:notes", "write:drive"]
+LEGACY_PERMISSIONS: Final = [
+    PERMISSION_READ_ACCOUNT,
+    PERMISSION_WRITE_NOTES,
+    PERMISSION_WRITE_DRIVE,
+]
 
 AUTHORIZE_CALLBACK_PATH: Final = "/api/misskey/authorized"
 # The languages of translations/, for pages served outside the frontend.
@@ -82,10 +94,6 @@ ATTR_BANNER: Final = "banner"
 ATTR_DELETE_AVATAR: Final = "delete_avatar"
 ATTR_DELETE_BANNER: Final = "delete_banner"
 
-PERMISSION_WRITE_ACCOUNT: Final = "write:account"
-PERMISSION_WRITE_DRIVE: Final = "write:drive"
-PERMISSION_WRITE_MUTES: Final = "write:mutes"
-PERMISSION_WRITE_NOTES_SCHEDULE: Final = "write:notes-schedule"
 
 VISIBILITIES: Final = ["public", "home", "followers", "specified"]
 REACTION_ACCEPTANCES: Final = [

@@ -41,6 +41,7 @@ from .const import (
     CONF_CREDENTIAL,
     DEFAULT_CATCH_UP_WINDOW,
     DOMAIN,
+    PERMISSION_READ_NOTIFICATIONS,
     POLL_INTERVAL,
     RATE_LIMIT_MAX_WAIT,
     RECONNECT_MAX_DELAY,
@@ -107,7 +108,7 @@ class MisskeyListener:
         self._initialized = False
         self._delivered: deque[str] = deque(maxlen=_REMEMBERED)
         self._delivered_set: set[str] = set()
-        self._can_catch_up = has_permission(entry, "read:notifications")
+        self._can_catch_up = has_permission(entry, PERMISSION_READ_NOTIFICATIONS)
         self.mode = MODE_CONNECTING
         self.refused_status: int | None = None
         self.last_error: str | None = None

@@ -6,19 +6,9 @@ import re
 from typing import Final
 import unicodedata
 
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
-
-from .api import (
-    MisskeyApiError,
-    MisskeyAuthenticationError,
-    MisskeyCannotConnectError,
-    MisskeyError,
-    MisskeyPermissionDeniedError,
-    MisskeyRateLimitError,
-    retry_rate_limited,
-)
-from .const import ATTR_NOTE, DOMAIN, RATE_LIMIT_MAX_WAIT
+from .const import ATTR_NOTE, PERMISSION_WRITE_NOTES, PERMISSION_WRITE_REACTIONS
 from .coordinator import MisskeyDataUpdateCoordinator
+from .errors import async_call, validation_error
 from .permissions import require_permission
 from .post import note_id_from_reference
 
@@ -66,75 +56,40 @@ async def async_react(
     Misskey turns a reaction it does not know into ❤ without a word, so
     what it would not take is refused here.
     """
-    require_permission(coordinator.config_entry, "write:reactions")
+    require_permission(coordinator.config_entry, PERMISSION_WRITE_REACTIONS)
     note_id = note_id_from_reference(coordinator, ATTR_NOTE, note)
     reaction = reaction.strip()
     if match := _CUSTOM_EMOJI_RE.fullmatch(reaction):
-        try:
-            exists = await coordinator.client.custom_emoji_exists(match["name"])
-        except MisskeyError as err:
-            raise _action_error(coordinator, err, note) from err
-        if exists is False:
-            raise _validation_error("unknown_custom_emoji", reaction=reaction)
-    elif not is_unicode_emoji(reaction):
-        raise _validation_error("invalid_reaction", reaction=reaction)
-    try:
-        await retry_rate_limited(
-            lambda: coordinator.client.react(note_id, reaction), RATE_LIMIT_MAX_WAIT
+        exists = await async_call(
+            coordinator,
+            lambda: coordinator.client.custom_emoji_exists(match["name"]),
+            "action_failed",
         )
-    except MisskeyError as err:
-        raise _action_error(coordinator, err, note) from err
+        if exists is False:
+            raise validation_error("unknown_custom_emoji", reaction=reaction)
+    elif not is_unicode_emoji(reaction):
+        raise validation_error("invalid_reaction", reaction=reaction)
+    await async_call(
+        coordinator,
+        lambda: coordinator.client.react(note_id, reaction),
+        "action_failed",
+        permission=PERMISSION_WRITE_REACTIONS,
+        known=_NOTE_ERRORS,
+        note=note,
+    )
 
 
 async def async_delete_note(
     coordinator: MisskeyDataUpdateCoordinator, note: str
 ) -> None:
     """Delete a note of the account."""
-    require_permission(coordinator.config_entry, "write:notes")
+    require_permission(coordinator.config_entry, PERMISSION_WRITE_NOTES)
     note_id = note_id_from_reference(coordinator, ATTR_NOTE, note)
-    try:
-        await retry_rate_limited(
-            lambda: coordinator.client.delete_note(note_id), RATE_LIMIT_MAX_WAIT
-        )
-    except MisskeyError as err:
-        raise _action_error(coordinator, err, note) from err
-
-
-def _validation_error(key: str, **placeholders: str) -> ServiceValidationError:
-    return ServiceValidationError(
-        translation_domain=DOMAIN,
-        translation_key=key,
-        translation_placeholders=placeholders,
-    )
-
-
-def _action_error(
-    coordinator: MisskeyDataUpdateCoordinator, err: MisskeyError, note: str
-) -> HomeAssistantError:
-    """Return what a user reads when Misskey did not do what was asked."""
-    if isinstance(err, MisskeyAuthenticationError):
-        coordinator.config_entry.async_start_reauth(coordinator.hass)
-        return HomeAssistantError(
-            translation_domain=DOMAIN, translation_key="authentication_failed"
-        )
-    if isinstance(err, MisskeyPermissionDeniedError):
-        return HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="permission_refused",
-            translation_placeholders={"account": coordinator.config_entry.title},
-        )
-    if isinstance(err, MisskeyApiError) and err.code in _NOTE_ERRORS:
-        return _validation_error(_NOTE_ERRORS[err.code], note=note)
-    if isinstance(err, MisskeyRateLimitError):
-        return HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="action_rate_limited",
-            translation_placeholders={"retry_after": str(round(err.retry_after or 0))},
-        )
-    return HomeAssistantError(
-        translation_domain=DOMAIN,
-        translation_key="action_cannot_connect"
-        if isinstance(err, MisskeyCannotConnectError)
-        else "action_failed",
-        translation_placeholders={"error": str(err)},
+    await async_call(
+        coordinator,
+        lambda: coordinator.client.delete_note(note_id),
+        "action_failed",
+        permission=PERMISSION_WRITE_NOTES,
+        known=_NOTE_ERRORS,
+        note=note,
     )

@@ -12,7 +12,7 @@ import probatio
 from yarl import URL
 
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import config_validation as cv
 import homeassistant.util.dt as dt_util
 
@@ -56,6 +56,7 @@ from .const import (
     VISIBILITIES,
 )
 from .coordinator import MisskeyDataUpdateCoordinator
+from .errors import validation_error
 from .limits import Scheduling, policies
 from .media import async_delete_files, async_upload_attachments
 from .schedule import Schedule, async_check_schedule_room, validate_schedule
@@ -152,14 +153,6 @@ def compose_text(message: str | None, title: str | None) -> str | None:
     return message
 
 
-def _validation_error(key: str, **placeholders: Any) -> ServiceValidationError:
-    return ServiceValidationError(
-        translation_domain=DOMAIN,
-        translation_key=key,
-        translation_placeholders={k: str(v) for k, v in placeholders.items()},
-    )
-
-
 def note_params(
     coordinator: MisskeyDataUpdateCoordinator,
     text: str | None,
@@ -178,7 +171,7 @@ def note_params(
         params["visibility"] = visibility
     if options.get(ATTR_RECIPIENTS):
         if visibility not in (None, "specified"):
-            raise _validation_error("recipients_need_specified", visibility=visibility)
+            raise validation_error("recipients_need_specified", visibility=visibility)
         params["visibility"] = "specified"
     if (local_only := options.get(ATTR_LOCAL_ONLY)) is not None:
         params["localOnly"] = local_only
@@ -211,7 +204,7 @@ def note_id_from_reference(
             return parts[1]
     elif _NOTE_ID_RE.fullmatch(value):
         return value
-    raise _validation_error(
+    raise validation_error(
         "invalid_note_reference",
         field=field,
         value=value,
@@ -222,14 +215,12 @@ def note_id_from_reference(
 def _poll(poll: Mapping[str, Any]) -> dict[str, Any]:
     choices: list[str] = poll[ATTR_CHOICES]
     if not 2 <= len(choices) <= MAX_POLL_CHOICES:
-        raise _validation_error(
-            "poll_choices", count=len(choices), max=MAX_POLL_CHOICES
-        )
+        raise validation_error("poll_choices", count=len(choices), max=MAX_POLL_CHOICES)
     if len(set(choices)) != len(choices):
-        raise _validation_error("poll_choices_unique")
+        raise validation_error("poll_choices_unique")
     for choice in choices:
         if not 1 <= len(choice) <= MAX_POLL_CHOICE_LENGTH:
-            raise _validation_error(
+            raise validation_error(
                 "poll_choice_length", choice=choice, max=MAX_POLL_CHOICE_LENGTH
             )
     result: dict[str, Any] = {"choices": choices, "multiple": poll[ATTR_MULTIPLE]}
@@ -244,7 +235,7 @@ def _poll(poll: Mapping[str, Any]) -> dict[str, Any]:
             else dt_util.as_utc(ends_at.replace(tzinfo=dt_util.get_default_time_zone()))
         )
         if ends_at <= dt_util.utcnow():
-            raise _validation_error("poll_ended", ends_at=ends_at.isoformat())
+            raise validation_error("poll_ended", ends_at=ends_at.isoformat())
         result["expiresAt"] = int(ends_at.timestamp() * 1000)
     return result
 
@@ -260,15 +251,15 @@ def validate_note(
     if not (text and text.strip()) and not (
         attachments or params.get("poll") or params.get("renoteId")
     ):
-        raise _validation_error("empty_note")
+        raise validation_error("empty_note")
     # Misskey counts code points, as Python's len does.
     limit = coordinator.meta.max_note_text_length
     if text is not None and len(text) > limit:
-        raise _validation_error("text_too_long", length=len(text), max=limit)
+        raise validation_error("text_too_long", length=len(text), max=limit)
     cw: str | None = params.get("cw")
     cw_limit = coordinator.meta.raw.get("maxCwLength", MAX_CW_LENGTH)
     if cw is not None and not 1 <= len(cw) <= cw_limit:
-        raise _validation_error("cw_too_long", length=len(cw), max=cw_limit)
+        raise validation_error("cw_too_long", length=len(cw), max=cw_limit)
     _validate_role(coordinator, params)
 
 
@@ -290,7 +281,7 @@ def _validate_role(
         and params.get("visibility") == "public"
         and params.get("channelId") is None
     ):
-        raise _validation_error("public_not_allowed")
+        raise validation_error("public_not_allowed")
     text: str | None = params.get("text")
     if role.mention_limit is not None and text:
         own_host = URL(coordinator.client.url).host_port_subcomponent
@@ -299,7 +290,7 @@ def _validate_role(
             host = host.lower()
             mentioned.add((user.lower(), None if host in ("", own_host) else host))
         if len(mentioned) > role.mention_limit:
-            raise _validation_error(
+            raise validation_error(
                 "too_many_mentions", count=len(mentioned), max=role.mention_limit
             )
 
@@ -352,7 +343,7 @@ async def _async_resolve_recipients(
     user_ids: list[str] = []
     for recipient in recipients:
         if not (match := ACCT_RE.fullmatch(recipient.strip())):
-            raise _validation_error("invalid_recipient", recipient=recipient)
+            raise validation_error("invalid_recipient", recipient=recipient)
         host = match["host"]
         if host is not None and host.lower() == own_host:
             host = None
@@ -360,7 +351,7 @@ async def _async_resolve_recipients(
             user = await coordinator.client.user(match["username"], host)
         except MisskeyApiError as err:
             if err.code == "NO_SUCH_USER":
-                raise _validation_error(
+                raise validation_error(
                     "recipient_not_found", recipient=recipient
                 ) from err
             raise _post_error(coordinator, err) from err
@@ -461,7 +452,7 @@ def _post_error(
         )
         return HomeAssistantError(translation_domain=DOMAIN, translation_key=key)
     if isinstance(err, MisskeyInvalidParamError):
-        return _validation_error(
+        return validation_error(
             "invalid_parameter",
             param=(err.param or "?").removeprefix("#/properties/"),
             reason=err.reason or err.message or "",

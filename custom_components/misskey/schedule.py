@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError
 import homeassistant.util.dt as dt_util
 
 from .api import DRAFTS_PAGE, MisskeyError
@@ -19,6 +19,7 @@ from .const import (
     PERMISSION_WRITE_NOTES_SCHEDULE,
 )
 from .coordinator import MisskeyDataUpdateCoordinator
+from .errors import validation_error
 from .limits import Scheduling, policies, scheduling
 from .permissions import require_permission
 
@@ -42,14 +43,6 @@ class Schedule:
         return PERMISSION_WRITE_NOTES_SCHEDULE
 
 
-def _error(key: str, **placeholders: Any) -> ServiceValidationError:
-    return ServiceValidationError(
-        translation_domain=DOMAIN,
-        translation_key=key,
-        translation_placeholders={k: str(v) for k, v in placeholders.items()},
-    )
-
-
 def validate_schedule(
     coordinator: MisskeyDataUpdateCoordinator,
     params: Mapping[str, Any],
@@ -69,24 +62,26 @@ def validate_schedule(
         value if value.tzinfo else value.replace(tzinfo=dt_util.get_default_time_zone())
     )
     if at <= dt_util.utcnow():
-        raise _error("scheduled_at_past", scheduled_at=at.isoformat())
+        raise validation_error("scheduled_at_past", scheduled_at=at.isoformat())
     method = scheduling(coordinator)
     if method is None:
-        raise _error("scheduling_not_supported", instance=coordinator.client.url)
+        raise validation_error(
+            "scheduling_not_supported", instance=coordinator.client.url
+        )
     schedule = Schedule(at=at, method=method)
     require_permission(coordinator.config_entry, schedule.permission)
     # Drafts and Sharkey's scheduled notes take Misskey's 100, whatever
     # maxCwLength the server's notes have.
     if (cw := params.get("cw")) is not None and len(cw) > MAX_CW_LENGTH:
-        raise _error("cw_too_long", length=len(cw), max=MAX_CW_LENGTH)
+        raise validation_error("cw_too_long", length=len(cw), max=MAX_CW_LENGTH)
     if method is Scheduling.SHARKEY:
         for param, option in _SHARKEY_UNSUPPORTED.items():
             if params.get(param):
-                raise _error("scheduled_option_not_supported", option=option)
+                raise validation_error("scheduled_option_not_supported", option=option)
     poll: Mapping[str, Any] | None = params.get("poll")
     if poll is not None and (ends := poll.get("expiresAt")) is not None:
         if ends <= at.timestamp() * 1000:
-            raise _error("poll_ends_before_schedule")
+            raise validation_error("poll_ends_before_schedule")
     role = policies(coordinator)
     assert role is not None
     limit = (
@@ -95,7 +90,7 @@ def validate_schedule(
         else role.schedule_note_max
     )
     if limit == 0:
-        raise _error("scheduled_note_limit", max=limit)
+        raise validation_error("scheduled_note_limit", max=limit)
     return schedule
 
 
@@ -122,9 +117,9 @@ async def async_check_schedule_room(
         ) from err
     scheduled = sum(1 for draft in drafts if draft.get("isActuallyScheduled"))
     if _reached(role.scheduled_note_limit, scheduled):
-        raise _error("scheduled_note_limit", max=role.scheduled_note_limit)
+        raise validation_error("scheduled_note_limit", max=role.scheduled_note_limit)
     if _reached(role.note_draft_limit, len(drafts)):
-        raise _error("too_many_drafts", max=role.note_draft_limit)
+        raise validation_error("too_many_drafts", max=role.note_draft_limit)
 
 
 def _reached(limit: int | None, count: int) -> bool:
