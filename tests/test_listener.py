@@ -46,6 +46,7 @@ def fast_listener(misskey: MisskeyServer) -> Generator[None]:
         RECONNECT_MIN_DELAY=0.05,
         RECONNECT_MAX_DELAY=0.2,
         STREAM_HEARTBEAT=0.2,
+        STREAM_CONNECT_TIMEOUT=0.5,
         POLL_INTERVAL=timedelta(seconds=0.05),
         STREAM_RETRY_INTERVAL=timedelta(seconds=0.5),
     ):
@@ -534,5 +535,65 @@ async def test_waits_until_home_assistant_started(
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STARTED)
     await misskey.streams.wait_joined(misskey.user)
     note = await post_as(as_bob, text="@alice hello")
+    await mentions.wait(1)
+    assert mentions.note_ids() == [note["id"]]
+
+
+@pytest.mark.parametrize("variant", [MISSKEY_13])
+async def test_misskey_12_refused_credential_starts_reauth(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """Misskey 12 leaves a refused upgrade unanswered: the API tells why, reauth starts."""
+    await set_up(hass, misskey, mock_config_entry)
+    misskey.revoke()
+    misskey.streams.drop()
+    await until(
+        lambda: any(
+            flow["context"]["source"] == SOURCE_REAUTH
+            for flow in hass.config_entries.flow.async_progress()
+        )
+    )
+    assert misskey.calls("i")[-1].body["i"] == mock_config_entry.data["i"]
+
+
+async def test_refused_upgrade_without_notifications_permission(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    legacy_config_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Without WebSockets and without read:notifications nothing can be heard: it says so."""
+    misskey.streams.refuse_status = 404
+    legacy_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(legacy_config_entry.entry_id)
+    await hass.async_block_till_done()
+    listener = legacy_config_entry.runtime_data.listener
+    await until(lambda: listener.refused_status == 404)
+    assert listener.diagnostics()["mode"] == "disconnected"
+    assert not misskey.calls("i/notifications")
+    assert "has not allowed reading notifications" in caplog.text
+    streaming = entity_id(hass, legacy_config_entry, "binary_sensor", "streaming")
+    assert hass.states.get(streaming).state == STATE_OFF
+
+
+async def test_server_refuses_reading_notifications(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    as_bob: MisskeyClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """If Misskey refuses i/notifications after all, live events go on without catch-up."""
+    app = misskey.tokens[-1]
+    app.permission.remove("read:notifications")
+    await set_up(hass, misskey, mock_config_entry)
+    listener = mock_config_entry.runtime_data.listener
+    await until(lambda: listener.connected)
+    assert listener.diagnostics()["catch_up"] is False
+    assert "has not allowed Home Assistant to read notifications" in caplog.text
+    mentions = Events(hass, entity_id(hass, mock_config_entry, "event", "mentions"))
+    note = await post_as(as_bob, text="@alice still here")
     await mentions.wait(1)
     assert mentions.note_ids() == [note["id"]]

@@ -128,6 +128,8 @@ MAX_CATCH_UP_WINDOW: Final = 1440
 # The streaming connection: our pings notice a dead connection within 1.5
 # heartbeats; reconnects back off from about 1 s to 5 minutes, with jitter.
 STREAM_HEARTBEAT: Final = 30.0
+# Misskey 12 never answers the upgrade of a credential it refuses.
+STREAM_CONNECT_TIMEOUT: Final = 15.0
 RECONNECT_MIN_DELAY: Final = 1.0
 RECONNECT_MAX_DELAY: Final = 300.0
 # A connection that lasted this long was healthy: the next delay starts over.

@@ -47,6 +47,7 @@ from .const import (
     RECONNECT_MAX_DELAY,
     RECONNECT_MIN_DELAY,
     RECONNECT_RESET_AFTER,
+    STREAM_CONNECT_TIMEOUT,
     STREAM_HEARTBEAT,
     STREAM_RETRY_INTERVAL,
 )
@@ -94,6 +95,7 @@ class MisskeyListener:
             self._client.url,
             entry.data[CONF_CREDENTIAL],
             heartbeat=STREAM_HEARTBEAT,
+            connect_timeout=STREAM_CONNECT_TIMEOUT,
         )
         self._store = listener_store(hass, entry.entry_id)
         self._window = timedelta(
