@@ -536,6 +536,10 @@ async def serve_for_memory(path: str) -> None:
     standard input closes, and prints what it received.
     """
     server = MisskeyServer()
+    # A role that may upload the file: the default one allows 30 MiB of
+    # images, video, audio and text, and the file is random bytes.
+    assert server.policies is not None
+    server.policies |= {"maxFileSizeMb": 1024, "uploadableFileTypes": ["*/*"]}
 
     async def download(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(path)

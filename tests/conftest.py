@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator, Generator
 from unittest.mock import patch
 
@@ -156,3 +157,21 @@ def stable_entry(misskey: MisskeyServer) -> MockConfigEntry:
             CONF_PERMISSIONS: list(APP_PERMISSIONS),
         },
     )
+
+
+async def settle(hass: HomeAssistant) -> None:
+    """Wait for every task, background ones too, but the accounts' listeners.
+
+    A listener runs as long as its account is loaded, so
+    ``async_block_till_done(wait_background_tasks=True)`` would never return.
+    """
+    while True:
+        await hass.async_block_till_done()
+        pending = [
+            task
+            for task in hass._background_tasks
+            if not task.done() and not task.get_name().startswith(f"{DOMAIN} listener")
+        ]
+        if not pending:
+            return
+        await asyncio.wait(pending)

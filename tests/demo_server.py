@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+import sys
 
 from .misskey_server import VARIANTS, MisskeyServer
 
@@ -39,17 +40,23 @@ async def serve(host: str, port: int, variant: str) -> None:
     """Run the server until SIGINT or SIGTERM."""
     server = MisskeyServer(variant, host=host, port=port)
     server.name = "Demo Misskey"
-    url = await server.start()
-    print(  # noqa: T201 - the one thing this command says
-        f"Demo Misskey on {url} — enter that URL in the Misskey set-up "
-        f"(signed in as @{server.user.username}; notes listed on {url}/)",
-        flush=True,
-    )
+    try:
+        url = await server.start()
+    except OSError as err:
+        await server.close()
+        # One line, not a traceback: the port is taken, most likely.
+        sys.exit(f"Demo Misskey: cannot listen on {host}:{port}: {err.strerror or err}")
+    # Before the line: whoever reads it may stop us right away.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
+    print(  # noqa: T201 - the one thing this command says
+        f"Demo Misskey on {url} — enter that URL in the Misskey set-up "
+        f"(signed in as @{server.user.username}; notes listed on {url}/)",
+        flush=True,
+    )
     try:
         await stop.wait()
     finally:

@@ -15,6 +15,7 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 import contextlib
 from dataclasses import dataclass, field
+import functools
 import hashlib
 import html
 import itertools
@@ -28,6 +29,8 @@ from typing import Any
 import uuid
 
 from aiohttp import BodyPartReader, web
+
+from .misskey_stream import NOTIFICATION_TYPES, StreamHub, now_iso
 
 ALNUM = string.ascii_letters + string.digits
 
@@ -56,6 +59,22 @@ ERROR_IDS = {
     "MAX_CW_LENGTH": "7004c478-bda3-4b4f-acb2-4316398c9d52",
     "MAX_FILE_SIZE_EXCEEDED": "b9d8c348-33f0-4673-b9a9-5d4da058977a",
     "ACCESS_DENIED": "5eb8d909-2540-4970-90b8-dd6f86088121",
+    "ALREADY_MUTING": "7e7359cb-160c-4956-b08f-4d1c653cd007",
+    "NOT_MUTING": "5467d020-daa9-4553-81e1-135c0c35a96d",
+    "MUTEE_IS_YOURSELF": "a4619cb2-5f23-484b-9301-94c903074e10",
+    "UNALLOWED_FILE_TYPE": "4becd248-7f2c-48c4-a9f0-75edc4f9a1ea",
+    "NO_SUCH_AVATAR": "539f3a45-f215-4f81-a9a8-31293640207f",
+    "NO_SUCH_BANNER": "0d8f5629-f210-41c2-9433-735831a58595",
+    "AVATAR_NOT_AN_IMAGE": "f419f9f8-2f4d-46b1-9fb4-49d3a2fd7191",
+    "BANNER_NOT_AN_IMAGE": "75aedb19-2afd-4e6d-87fc-67941256fa60",
+    "RESTRICTED_BY_ROLE": "8feff0ba-5ab5-585b-31f4-4df816663fad",
+    "YOUR_NAME_CONTAINS_PROHIBITED_WORDS": "0b3f9f6a-2f4d-4b1f-9fb4-49d3a2fd7191",
+    "TOO_MANY_DRAFTS": "9ee33bbe-fde3-4c71-9b51-e50492c6b9c8",
+    "TOO_MANY_SCHEDULED_NOTES": "22ae69eb-09e3-4541-a850-773cfa45e693",
+    "SCHEDULED_AT_REQUIRED": "15e28a55-e74c-4d65-89b7-8880cdaaa87d",
+    "SCHEDULED_AT_MUST_BE_IN_FUTURE": "e4bed6c9-017e-4934-aed0-01c22cc60ec1",
+    "SCHEDULE_NOTE_MAX": "168707c3-e7da-4031-989e-f42aa3a274b2",
+    "CANNOT_CREATE_ALREADY_EXPIRED_SCHEDULE": "8a9bfb90-fc7e-4878-a3e8-d97faaf5fb07",
 }
 
 KIND_STATUS = {"client": 400, "permission": 403, "server": 500}
@@ -77,6 +96,71 @@ FOUNDKEY = "foundkey"
 SHARKEY = "sharkey"
 VARIANTS = (MISSKEY, MISSKEY_13, FIREFISH, FOUNDKEY, SHARKEY)
 
+# The role policies `i` answers (a fresh server's base role, seen for a user
+# on Misskey 2026.3.2 and on Sharkey 2025.2); Misskey 12 has no roles.
+DEFAULT_POLICIES: dict[str, dict[str, Any]] = {
+    MISSKEY: {
+        "gtlAvailable": True,
+        "ltlAvailable": True,
+        "canPublicNote": True,
+        "mentionLimit": 20,
+        "canInvite": False,
+        "canSearchNotes": False,
+        "driveCapacityMb": 100,
+        "maxFileSizeMb": 30,
+        "alwaysMarkNsfw": False,
+        "canUpdateBioMedia": True,
+        "pinLimit": 5,
+        "rateLimitFactor": 1,
+        "chatAvailability": "available",
+        "uploadableFileTypes": [
+            "text/*",
+            "application/json",
+            "image/*",
+            "video/*",
+            "audio/*",
+        ],
+        "noteDraftLimit": 10,
+        "scheduledNoteLimit": 1,
+        "watermarkAvailable": True,
+    },
+    SHARKEY: {
+        "gtlAvailable": True,
+        "btlAvailable": False,
+        "ltlAvailable": True,
+        "canPublicNote": True,
+        "scheduleNoteMax": 5,
+        "mentionLimit": 20,
+        "canInvite": False,
+        "canSearchNotes": False,
+        "driveCapacityMb": 100,
+        "alwaysMarkNsfw": False,
+        "canUpdateBioMedia": True,
+        "pinLimit": 5,
+        "rateLimitFactor": 1,
+        "canImportNotes": True,
+    },
+}
+# Languages i/update takes (a few of Misskey's langmap).
+LANGS = ("ja-JP", "en-US", "en-GB", "de-DE", "fr-FR", "ko-KR", "zh-CN", "ja", "en")
+# Misskey finds a file's type from its bytes, never from what the client
+# says: some of the signatures it knows (at an offset), then three names for
+# files it cannot tell, else application/octet-stream.
+MAGIC_TYPES = (
+    (0, b"\x89PNG\r\n\x1a\n", "image/png"),
+    (0, b"\xff\xd8\xff", "image/jpeg"),
+    (0, b"GIF8", "image/gif"),
+    (8, b"WEBP", "image/webp"),
+    (4, b"ftyp", "video/mp4"),
+    (0, b"%PDF-", "application/pdf"),
+    (0, b"PK\x03\x04", "application/zip"),
+)
+TYPES_BY_EXTENSION = {
+    "txt": "text/plain",
+    "csv": "text/csv",
+    "json": "application/json",
+}
+
 VISIBILITIES = ("public", "home", "followers", "specified")
 REACTION_ACCEPTANCES = (
     None,
@@ -88,12 +172,26 @@ REACTION_ACCEPTANCES = (
 
 _ids = itertools.count(1)
 
+# Where every anonymous call comes from: rate limits count them together.
+LOOPBACK = "127.0.0.1"
+
+
+def _base36(value: int, width: int) -> str:
+    digits = ""
+    while value:
+        value, digit = divmod(value, 36)
+        digits = "0123456789abcdefghijklmnopqrstuvwxyz"[digit] + digits
+    return digits.rjust(width, "0")
+
 
 def new_id() -> str:
-    """Return an id shaped like Misskey's aidx: time part then random part."""
-    return (
-        f"{int(time.time() * 1000):x}"[-8:] + f"{next(_ids):04x}" + secrets.token_hex(2)
-    )
+    """Return an id shaped like Misskey's aidx, which sorts by time as a string.
+
+    Eight base-36 digits of milliseconds since 2000, then a counter (Misskey's
+    node and noise parts), so IDs made in the same millisecond still sort.
+    """
+    ms = int(time.time() * 1000) - 946_684_800_000
+    return _base36(ms, 8) + _base36(next(_ids) % 36**4, 4) + secrets.token_hex(2)
 
 
 class ApiError(Exception):
@@ -146,7 +244,21 @@ class User:
     following_count: int = 0
     notes_count: int = 0
     deleted: bool = False
+    is_locked: bool = False
     blocked_by: set[str] = field(default_factory=set)
+    description: str | None = None
+    location: str | None = None
+    birthday: str | None = None
+    lang: str | None = None
+    fields: list[dict[str, str]] = field(default_factory=list)
+    is_bot: bool = False
+    is_cat: bool = False
+    is_silenced: bool = False
+    is_suspended: bool = False
+    moved_to: str | None = None
+    is_moderator: bool = False
+    avatar_id: str | None = None
+    banner_id: str | None = None
 
     def pack(self, *, detail: bool = False) -> dict[str, Any]:
         """Return the user object Misskey sends."""
@@ -155,20 +267,33 @@ class User:
             "name": self.name,
             "username": self.username,
             "host": self.host,
-            "avatarUrl": f"https://example.invalid/avatar/{self.id}.png",
+            "avatarUrl": f"https://example.invalid/files/{self.avatar_id}"
+            if self.avatar_id
+            else f"https://example.invalid/avatar/{self.id}.png",
             "avatarBlurhash": None,
-            "isBot": False,
-            "isCat": False,
+            "isBot": self.is_bot,
+            "isCat": self.is_cat,
             "onlineStatus": "online",
         }
         if detail:
             data |= {
+                "url": None,
+                "movedTo": self.moved_to,
                 "followersCount": self.followers_count,
                 "followingCount": self.following_count,
                 "notesCount": self.notes_count,
                 "createdAt": "2024-01-01T00:00:00.000Z",
-                "isLocked": False,
-                "description": None,
+                "bannerUrl": f"https://example.invalid/files/{self.banner_id}"
+                if self.banner_id
+                else None,
+                "isLocked": self.is_locked,
+                "isSilenced": self.is_silenced,
+                "isSuspended": self.is_suspended,
+                "description": self.description,
+                "location": self.location,
+                "birthday": self.birthday,
+                "lang": self.lang,
+                "fields": [dict(item) for item in self.fields],
             }
         return data
 
@@ -221,12 +346,21 @@ class DriveFile:
 
 @dataclass
 class ReceivedFile:
-    """The file part of an upload: only its size and hash are kept, not its bytes."""
+    """The file part of an upload: only its size, hash and first bytes are kept."""
 
     filename: str | None
     content_type: str
     size: int
     sha256: str
+    head: bytes = b""
+
+    def detected_type(self, name: str) -> str:
+        """Return the type Misskey gives the file stored as ``name``."""
+        for offset, magic, mime in MAGIC_TYPES:
+            if self.head[offset:].startswith(magic):
+                return mime
+        extension = name.rpartition(".")[2] if "." in name else ""
+        return TYPES_BY_EXTENSION.get(extension, "application/octet-stream")
 
 
 @dataclass
@@ -285,6 +419,9 @@ class MisskeyServer:
         self.sessions: dict[str, Session] = {}
         self.tokens: list[AccessToken] = []
         self.notes: dict[str, dict[str, Any]] = {}
+        self.custom_emojis: set[str] = {"blobcat"}
+        # (note ID, user ID) -> the user's reaction to the note.
+        self.reactions: dict[tuple[str, str], str] = {}
         self.files: dict[str, DriveFile] = {}
         self.channels: set[str] = set()
         self.requests: list[Request] = []
@@ -294,6 +431,19 @@ class MisskeyServer:
         self._rate_hits: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self._buckets: dict[tuple[str, str], _Bucket] = defaultdict(_Bucket)
         self.prohibited_words: list[str] = []
+        # meta.prohibitedWordsForNameOfUser (i/update answers 422).
+        self.prohibited_name_words: list[str] = []
+        # The role every user has; None on servers without roles.
+        self.policies: dict[str, Any] | None = (
+            json.loads(json.dumps(DEFAULT_POLICIES[variant]))
+            if variant in DEFAULT_POLICIES
+            else None
+        )
+        # (muter, mutee) -> when the mute ends (epoch ms), None for good.
+        self.mutes: dict[tuple[str, str], int | None] = {}
+        # Misskey's drafts (scheduled ones too) and Sharkey's scheduled notes.
+        self.drafts: dict[str, dict[str, Any]] = {}
+        self.scheduled_notes: dict[str, dict[str, Any]] = {}
         self.max_mentions: int | None = None
         self.public_becomes_home = False
         self.max_note_text_length = {SHARKEY: 6000, MISSKEY_13: 500}.get(variant, 3000)
@@ -310,12 +460,15 @@ class MisskeyServer:
         self.name = "Test Misskey"
         self.user = self.add_user("alice", name="Alice", email="alice@example.invalid")
         self._runner: web.AppRunner | None = None
-        self._closing = asyncio.Event()
+        self._site: web.TCPSite | None = None
+        self.closing = asyncio.Event()
         self.app = web.Application(client_max_size=1024**2)
         self.app.router.add_route("*", "/api/{endpoint:.+}", self._handle_api)
         self.app.router.add_get("/auth/{token}", self._auth_page)
         self.app.router.add_post("/auth/{token}/accept", self._auth_accept)
         self.app.router.add_post("/auth/{token}/deny", self._auth_deny)
+        self.streams = StreamHub(self)
+        self.app.router.add_get("/streaming", self.streams.handle)
         self.app.router.add_get("/", self._home_page)
         self.app.router.add_get("/notes/{id}", self._note_page)
         self._endpoints: dict[
@@ -330,33 +483,108 @@ class MisskeyServer:
             "users/show": (False, None, self._users_show),
             "drive/files/create": (True, "write:drive", self._drive_files_create),
             "drive/files/delete": (True, "write:drive", self._drive_files_delete),
+            "i/notifications": (True, "read:notifications", self._i_notifications),
+            "notifications/mark-all-as-read": (
+                True,
+                "write:notifications",
+                self._mark_all_as_read,
+            ),
+            "following/create": (True, "write:following", self._following_create),
+            "notes/delete": (True, "write:notes", self._notes_delete),
+            "notes/reactions/create": (
+                True,
+                "write:reactions",
+                self._reactions_create,
+            ),
+            "users/notes": (False, None, self._users_notes),
+            "mute/create": (True, "write:mutes", self._mute_create),
+            "mute/delete": (True, "write:mutes", self._mute_delete),
+            "i/update": (True, "write:account", self._i_update),
         }
+        if variant != MISSKEY_13:
+            self._endpoints["emoji"] = (False, None, self._emoji)
+        if variant == MISSKEY:
+            self._endpoints["chat/messages/create-to-user"] = (
+                True,
+                "write:chat",
+                self._chat_create,
+            )
+        elif variant == MISSKEY_13:
+            self._endpoints["messaging/messages/create"] = (
+                True,
+                "write:messaging",
+                self._messaging_create,
+            )
+        if variant == MISSKEY:
+            self._endpoints |= {
+                "notes/drafts/create": (True, "write:account", self._drafts_create),
+                "notes/drafts/list": (True, "read:account", self._drafts_list),
+            }
+            self.limit("notes/drafts/create", 300, 3600)
+        if variant == SHARKEY:
+            # The build seen has it; a name Misskey does not know guards it.
+            self._endpoints["notes/schedule/create"] = (
+                True,
+                "write:notes-schedule",
+                self._schedule_create,
+            )
+            self.limit("notes/schedule/create", 300, 3600)
+        if variant in (MISSKEY, SHARKEY):
+            self.limit("i/update", 20, 3600)
+            self.limit("mute/create", 20, 3600)
         # Endpoints that take multipart/form-data (with the file) instead of JSON.
         self._multipart_endpoints = {"drive/files/create"}
+        if variant in (MISSKEY, SHARKEY):
+            self.limit("i/notifications", 30, 30)
+        if variant == MISSKEY:
+            # notes/delete's minInterval of one second.
+            self.limit("notes/delete", 1, 1)
         if variant == SHARKEY:
             # Sharkey limits anonymous calls hard: two session polls a second,
             # then 429 with Retry-After: 1.
             self.limit("auth/session/userkey", 2, 1)
+            # And WebSocket upgrades per IP.
+            self.limit("streaming", 32, 300)
 
     # --- running -----------------------------------------------------------
 
     async def start(self) -> str:
         """Listen on loopback and return the instance URL."""
-        self._closing = asyncio.Event()
+        self.closing = asyncio.Event()
         self._runner = web.AppRunner(
             self.app, handle_signals=False, access_log=None, shutdown_timeout=1
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
+        self._site = web.TCPSite(self._runner, self._host, self._port)
+        await self._site.start()
         port = self._runner.addresses[0][1]
         self.url = f"http://{self._host}:{port}"
         return self.url
 
+    async def go_down(self) -> None:
+        """Stop answering, as a server that restarts: sockets cut, port closed."""
+        assert self._site is not None and self._runner is not None
+        await self._site.stop()
+        self._site = None
+        self.streams.drop()
+        # Kept-alive HTTP connections die with the server too.
+        server = self._runner.server
+        assert server is not None
+        for handler in list(server.connections):
+            handler.force_close()
+
+    async def come_back(self) -> None:
+        """Listen again on the same port."""
+        assert self._runner is not None
+        port = int(self.url.rsplit(":", 1)[1])
+        self._site = web.TCPSite(self._runner, self._host, port)
+        await self._site.start()
+
     async def close(self) -> None:
         """Stop listening."""
         if self._runner is not None:
-            self._closing.set()
+            self.closing.set()
+            await self.streams.close()
             await self._runner.cleanup()
             self._runner = None
 
@@ -448,6 +676,18 @@ class MisskeyServer:
     async def _handle_api(self, request: web.Request) -> web.StreamResponse:
         endpoint = request.match_info["endpoint"]
         if endpoint not in self._endpoints:
+            if self.variant == MISSKEY_13:
+                return web.Response(text="Not Found", status=404)
+            if request.method == "POST":
+                # Fastify's own answer: Misskey's error is only for GET.
+                return web.json_response(
+                    {
+                        "message": f"Route POST:/api/{endpoint} not found",
+                        "error": "Not Found",
+                        "statusCode": 404,
+                    },
+                    status=404,
+                )
             return self._error_response(
                 ApiError("UNKNOWN_API_ENDPOINT", "Unknown API endpoint.", status=404)
             )
@@ -493,7 +733,13 @@ class MisskeyServer:
             return await self._fault_response(request, fault)
         limit_headers: dict[str, str] = {}
         try:
-            limit_headers = self._check_rate_limit(endpoint, request, body)
+            if endpoint in self.rate_limits:
+                # Misskey authenticates first and limits each account
+                # (anonymous calls by address: all come from loopback here).
+                user, _ = self._authenticate(request, body)
+                limit_headers = self.check_rate_limit(
+                    endpoint, user.id if user is not None else LOOPBACK
+                )
             needs_credential, permission, handler = self._endpoints[endpoint]
             user = self._check_access(request, body, needs_credential, permission)
             if received is not None:
@@ -507,9 +753,13 @@ class MisskeyServer:
             return self._error_response(err)
         if fault is not None:
             return await self._fault_response(request, fault)
-        response = (
-            web.Response(status=204) if result is None else web.json_response(result)
-        )
+        if result is None:
+            response = web.Response(status=204)
+        elif isinstance(result, str):
+            # Misskey sends a string answer as JSON, but labelled as text.
+            response = web.Response(text=json.dumps(result), content_type="text/plain")
+        else:
+            response = web.json_response(result)
         response.headers.update(limit_headers)
         return response
 
@@ -540,7 +790,7 @@ class MisskeyServer:
             return web.Response(status=500)
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(fault.delay):
-                await self._closing.wait()
+                await self.closing.wait()
         return web.Response(status=504)
 
     @staticmethod
@@ -566,8 +816,11 @@ class MisskeyServer:
             else:
                 digest = hashlib.sha256()
                 size = 0
+                head = b""
                 while chunk := await part.read_chunk(256 * 1024):
                     digest.update(chunk)
+                    if len(head) < 16:
+                        head += chunk[: 16 - len(head)]
                     size += len(chunk)
                 received = ReceivedFile(
                     filename=part.filename,
@@ -576,6 +829,7 @@ class MisskeyServer:
                     ),
                     size=size,
                     sha256=digest.hexdigest(),
+                    head=head,
                 )
         return body, parts, received
 
@@ -626,17 +880,18 @@ class MisskeyServer:
         err.retry_after = retry_after
         return err
 
-    def _check_rate_limit(
-        self, endpoint: str, request: web.Request, body: dict[str, Any]
-    ) -> dict[str, str]:
-        """Count the call against its account's limit; return Sharkey's headers."""
+    def check_rate_limit(self, endpoint: str, actor: str = LOOPBACK) -> dict[str, str]:
+        """Count a call of ``actor`` (a user ID, or the address of anonymous calls).
+
+        Returns the headers Sharkey sends on limited endpoints.
+        """
         if endpoint not in self.rate_limits:
             return {}
-        # Misskey authenticates first and limits each account (anonymous
-        # calls by address: all of them come from loopback here).
-        user, _ = self._authenticate(request, body)
-        key = (endpoint, user.id if user is not None else "127.0.0.1")
+        key = (endpoint, actor)
         calls, per = self.rate_limits[endpoint]
+        if calls <= 0:
+            # Nothing allowed (a role whose rate-limit factor shuts it).
+            raise self._rate_limit_error(per, clear=per)
         if self.variant == SHARKEY:
             return self._leaky_bucket(key, calls, per)
         # Misskey's limiter (the ``ratelimiter`` package) keeps the last
@@ -715,6 +970,12 @@ class MisskeyServer:
             return None, None
         if not isinstance(credential, str):
             raise invalid_param("i", "must be string")
+        return self.authenticate_credential(credential)
+
+    def authenticate_credential(
+        self, credential: str
+    ) -> tuple[User, AccessToken | None]:
+        """Return the user of a credential, and its app token; raise if refused."""
         if len(credential) == 16:
             for user in self.users.values():
                 if user.native_token == credential:
@@ -852,16 +1113,98 @@ class MisskeyServer:
         del self.sessions[token]
         return {
             "accessToken": access.token,
-            "user": self.users[session.user_id].pack(detail=True),
+            "user": self._pack_user(self.users[session.user_id]),
         }
+
+    def _pack_user(self, user: User, me: User | None = None) -> dict[str, Any]:
+        """Return the detailed user, with how ``me`` relates to it."""
+        data = user.pack(detail=True)
+        if self.variant == MISSKEY_13:
+            # Misskey 12 has no account moves and no profile language.
+            del data["movedTo"], data["lang"]
+        if me is not None and me.id != user.id:
+            data |= {
+                "isFollowing": False,
+                "isFollowed": False,
+                "isBlocking": me.id in user.blocked_by,
+                "isBlocked": user.id in me.blocked_by,
+                "isMuted": self.muting(me, user),
+            }
+        return data
+
+    def _pack_me(self, user: User) -> dict[str, Any]:
+        """Return what `i` and i/update answer: the user with private fields."""
+        unread = self.streams.unread_count(user)
+        data = self._pack_user(user) | {
+            "email": user.email,
+            "emailVerified": True,
+            "avatarId": user.avatar_id,
+            "bannerId": user.banner_id,
+            "isModerator": user.is_moderator,
+            "isAdmin": False,
+            "hasUnreadNotification": unread > 0,
+        }
+        if self.variant != MISSKEY_13:
+            data["unreadNotificationsCount"] = unread
+        if self.policies is not None:
+            data["policies"] = dict(self.policies)
+        return data
+
+    def muting(self, muter: User, mutee: User) -> bool:
+        """Return whether ``muter`` mutes ``mutee`` now."""
+        key = (muter.id, mutee.id)
+        if key not in self.mutes:
+            return False
+        expires_at = self.mutes[key]
+        return expires_at is None or expires_at > time.time() * 1000
+
+    def _policy(self, name: str) -> Any:
+        return None if self.policies is None else self.policies.get(name)
+
+    def _invalid(self, param: str, keyword: str, reason: str) -> ApiError:
+        """Return INVALID_PARAM as ajv (2023+) or cafy (Misskey 12) words it."""
+        if self.variant == MISSKEY_13:
+            # cafy's words, seen on 12.26.
+            legacy = {
+                "maxLength": "invalid-range",
+                "minLength": "invalid-range",
+                "maxItems": "invalid-range",
+                "minItems": "invalid-range",
+                "maximum": "invalid-range",
+                "pattern": "not-match-pattern",
+                "enum": "not-match-pattern",
+            }.get(keyword, reason)
+            return ApiError(
+                "INVALID_PARAM",
+                "Invalid param.",
+                info={"param": param, "reason": legacy},
+            )
+        return ApiError(
+            "INVALID_PARAM",
+            "Invalid param.",
+            info={"param": f"#/properties/{param}/{keyword}", "reason": reason},
+        )
 
     async def _i(self, body: dict[str, Any], user: User | None) -> dict[str, Any]:
         assert user is not None
-        return user.pack(detail=True) | {"email": user.email, "emailVerified": True}
+        return self._pack_me(user)
 
     async def _users_show(
         self, body: dict[str, Any], user: User | None
     ) -> dict[str, Any]:
+        # Misskey 2023+ and Sharkey answer an unknown user with 404, older ones 400.
+        not_found = ApiError(
+            "NO_SUCH_USER",
+            "No such user.",
+            status=404 if self.variant in (MISSKEY, SHARKEY) else 400,
+        )
+        if "userId" in body:
+            user_id = body["userId"]
+            if not isinstance(user_id, str):
+                raise invalid_param("userId", "must be string")
+            if user_id not in self.users:
+                raise not_found
+            return self._pack_user(self.users[user_id], user)
         username, host = body.get("username"), body.get("host")
         if not isinstance(username, str):
             raise invalid_param("username", "must be string")
@@ -870,8 +1213,37 @@ class MisskeyServer:
                 candidate.username.lower() == username.lower()
                 and candidate.host == host
             ):
-                return candidate.pack(detail=True)
-        raise ApiError("NO_SUCH_USER", "No such user.")
+                return self._pack_user(candidate, user)
+        raise not_found
+
+    async def _users_notes(
+        self, body: dict[str, Any], user: User | None
+    ) -> list[dict[str, Any]]:
+        user_id = body.get("userId")
+        if not isinstance(user_id, str):
+            raise invalid_param("userId", "must have required property 'userId'")
+        if user_id not in self.users:
+            raise ApiError("NO_SUCH_USER", "No such user.")
+        limit = body.get("limit", 10)
+        if not isinstance(limit, int) or not 1 <= limit <= 100:
+            raise self._invalid("limit", "maximum", "must be <= 100")
+        legacy = self.variant == MISSKEY_13
+        # Misskey 12 always has replies (includeReplies) and renotes; current
+        # Misskey leaves out replies and channel notes unless asked.
+        with_replies = legacy or body.get("withReplies", False)
+        with_renotes = legacy or body.get("withRenotes", True)
+        with_channel_notes = legacy or body.get("withChannelNotes", False)
+        is_self = user is not None and user.id == user_id
+        notes = [
+            note
+            for note in reversed(self.notes.values())
+            if note["userId"] == user_id
+            and (with_replies or note["replyId"] is None)
+            and (with_renotes or note["renoteId"] is None or note["text"])
+            and (with_channel_notes or note["channelId"] is None)
+            and (is_self or note["visibility"] in ("public", "home"))
+        ]
+        return notes[:limit]
 
     async def _drive_files_create(
         self, body: dict[str, Any], user: User | None, received: ReceivedFile
@@ -902,6 +1274,31 @@ class MisskeyServer:
                 "Cannot upload the file because it exceeds the maximum file size.",
                 status=413,
             )
+        detected_type = received.detected_type(name)
+        if not user.is_moderator:
+            # Misskey's DriveService checks the role after the whole file
+            # arrived: first the type it found, then the size.
+            allowed_types = self._policy("uploadableFileTypes")
+            if allowed_types is not None and not any(
+                pattern in ("*", "*/*")
+                or (
+                    detected_type.startswith(pattern[:-1])
+                    if pattern.endswith("/*")
+                    else detected_type == pattern
+                )
+                for pattern in allowed_types
+            ):
+                raise ApiError(
+                    "UNALLOWED_FILE_TYPE",
+                    "Cannot upload the file because it is an unallowed file type.",
+                )
+            max_mb = self._policy("maxFileSizeMb")
+            if max_mb is not None and received.size > max_mb * 1024 * 1024:
+                raise ApiError(
+                    "MAX_FILE_SIZE_EXCEEDED",
+                    "Cannot upload the file because it exceeds the maximum file size.",
+                    status=413,
+                )
         if not flags["force"]:
             for existing in self.files.values():
                 if existing.user_id == user.id and existing.sha256 == received.sha256:
@@ -914,7 +1311,7 @@ class MisskeyServer:
             sha256=received.sha256,
             comment=comment,
             is_sensitive=flags["isSensitive"],
-            type=received.content_type,
+            type=detected_type,
         )
         self.files[drive_file.id] = drive_file
         return self._pack_file(drive_file) | {
@@ -946,7 +1343,302 @@ class MisskeyServer:
         note = self._validate_note(body, user)
         self.notes[note["id"]] = note
         user.notes_count += 1
+        await self._note_events(note, user)
         return {"createdNote": note}
+
+    # --- what other users do, and what reaches the account's stream ---------
+
+    _MENTION_RE = re.compile(r"(?<![\w@])@(\w+)(?:@([\w.:-]+))?")
+
+    def mentioned_users(self, note: dict[str, Any]) -> list[User]:
+        """Return the local users a note mentions, as Misskey's extractMentionedUsers does.
+
+        The author of the replied note counts as mentioned, and so do the
+        recipients of a specified note.
+        """
+        own_host = self.url.removeprefix("http://").removeprefix("https://")
+        users: list[User] = []
+        for username, host in self._MENTION_RE.findall(note["text"] or ""):
+            if host and host.lower() != own_host:
+                continue
+            users.extend(
+                u
+                for u in self.users.values()
+                if u.host is None and u.username.lower() == username.lower()
+            )
+        if note["replyId"] is not None:
+            users.append(self.users[self.notes[note["replyId"]]["userId"]])
+        users.extend(
+            self.users[user_id]
+            for user_id in note.get("visibleUserIds", [])
+            if user_id in self.users
+        )
+        return list({u.id: u for u in users}.values())
+
+    async def _note_events(self, note: dict[str, Any], author: User) -> None:
+        """Publish what Misskey's NoteCreateService publishes, in its order."""
+        mentioned = self.mentioned_users(note)
+        if note["visibility"] == "specified":
+            # Mentioned users can see a specified note.
+            note["visibleUserIds"] = list(
+                dict.fromkeys([*note["visibleUserIds"], *(u.id for u in mentioned)])
+            )
+        # NotificationManager: one notification per user, reply or quote
+        # winning over mention, none for the author.
+        reasons: dict[str, str] = {}
+        for user in mentioned:
+            await self.streams.publish_main(user.id, "mention", note)
+            reasons.setdefault(user.id, "mention")
+            self._unread_note_hints(user, note)
+        if note["replyId"] is not None:
+            target = self.notes[note["replyId"]]["userId"]
+            reasons[target] = "reply"
+            await self.streams.publish_main(target, "reply", note)
+        if note["renoteId"] is not None:
+            target = self.notes[note["renoteId"]]["userId"]
+            quote = bool(note["text"] or note["fileIds"] or note.get("poll"))
+            reasons[target] = "quote" if quote else "renote"
+            if target != author.id:
+                await self.streams.publish_main(target, "renote", note)
+        for user_id, reason in reasons.items():
+            if user_id != author.id:
+                await self.streams.notify(
+                    self.users[user_id], reason, author, note=note
+                )
+
+    def _unread_note_hints(self, user: User, note: dict[str, Any]) -> None:
+        """Sharkey and Misskey 12 hint at unread mentions with the note ID, 2 s later."""
+        if self.variant not in (SHARKEY, MISSKEY_13):
+            return
+        hints = ["unreadMention"]
+        if note["visibility"] == "specified":
+            # Sharkey sends only this one for a specified note.
+            hints = (
+                ["unreadSpecifiedNote"]
+                if self.variant == SHARKEY
+                else [
+                    "unreadMention",
+                    "unreadSpecifiedNote",
+                ]
+            )
+        for hint in hints:
+            self.streams.later(
+                self.streams.unread_delay,
+                functools.partial(self.streams.publish_main, user.id, hint, note["id"]),
+            )
+
+    async def _i_notifications(
+        self, body: dict[str, Any], user: User | None
+    ) -> list[dict[str, Any]]:
+        assert user is not None
+        limit = body.get("limit", 10)
+        if not isinstance(limit, int) or not 1 <= limit <= 100:
+            raise invalid_param("limit", "must be <= 100")
+        for key in ("sinceId", "untilId"):
+            if body.get(key) is not None and not isinstance(body[key], str):
+                raise invalid_param(key, "must be string")
+        mark_as_read = body.get("markAsRead", True)
+        if not isinstance(mark_as_read, bool):
+            raise invalid_param("markAsRead", "must be boolean")
+        filters: dict[str, list[str] | None] = {}
+        for key in ("includeTypes", "excludeTypes"):
+            types = body.get(key)
+            if types is not None and (
+                not isinstance(types, list)
+                or any(t not in NOTIFICATION_TYPES for t in types)
+            ):
+                raise invalid_param(
+                    f"{key}/items", "must be equal to one of the allowed values"
+                )
+            filters[key] = types
+        page = self.streams.page(
+            user,
+            since_id=body.get("sinceId"),
+            until_id=body.get("untilId"),
+            limit=limit,
+            include=filters["includeTypes"],
+            exclude=filters["excludeTypes"],
+        )
+        if mark_as_read:
+            await self.streams.read_all(user)
+        return page
+
+    async def _mark_all_as_read(self, body: dict[str, Any], user: User | None) -> None:
+        assert user is not None
+        await self.streams.read_all(user)
+
+    async def _following_create(
+        self, body: dict[str, Any], user: User | None
+    ) -> dict[str, Any]:
+        assert user is not None
+        followee = self.users.get(body.get("userId") or "")
+        if followee is None:
+            raise ApiError("NO_SUCH_USER", "No such user.")
+        if followee is user:
+            raise ApiError("FOLLOWEE_IS_YOURSELF", "Followee is yourself.")
+        if followee.is_locked:
+            await self.streams.publish_main(
+                followee.id, "receiveFollowRequest", user.pack(detail=True)
+            )
+            await self.streams.notify(followee, "receiveFollowRequest", user)
+            return followee.pack()
+        followee.followers_count += 1
+        user.following_count += 1
+        await self.streams.publish_main(user.id, "follow", followee.pack(detail=True))
+        # Misskey sends the follower as UserLite; Sharkey more of it.
+        await self.streams.publish_main(
+            followee.id, "followed", user.pack(detail=self.variant == SHARKEY)
+        )
+        await self.streams.notify(followee, "follow", user)
+        return followee.pack()
+
+    def _note_for(self, body: dict[str, Any]) -> dict[str, Any]:
+        note_id = body.get("noteId")
+        if not isinstance(note_id, str):
+            raise invalid_param("noteId", "must have required property 'noteId'")
+        note = self.notes.get(note_id)
+        if note is None:
+            raise ApiError("NO_SUCH_NOTE", "No such note.")
+        return note
+
+    async def _notes_delete(self, body: dict[str, Any], user: User | None) -> None:
+        assert user is not None
+        note = self._note_for(body)
+        if note["userId"] != user.id:
+            raise ApiError("ACCESS_DENIED", "Access denied.")
+        del self.notes[note["id"]]
+        user.notes_count -= 1
+
+    async def _reactions_create(self, body: dict[str, Any], user: User | None) -> None:
+        assert user is not None
+        note = self._note_for(body)
+        reaction = body.get("reaction")
+        if not isinstance(reaction, str):
+            raise invalid_param("reaction", "must be string")
+        if note["renoteId"] and not (note["text"] or note["fileIds"]):
+            raise ApiError("CANNOT_REACT_TO_RENOTE", "You cannot react to Renote.")
+        # Misskey drops the variation selector; an unknown custom emoji or
+        # any other string becomes a heart.
+        reaction = reaction.replace("\ufe0f", "")
+        custom = re.fullmatch(r":([\w+-]+):", reaction)
+        if (custom and custom[1] not in self.custom_emojis) or (
+            not custom and reaction.isascii()
+        ):
+            reaction = "❤"
+        elif custom:
+            reaction = f":{custom[1]}@.:"
+        key = (note["id"], user.id)
+        if self.reactions.get(key) == reaction:
+            if self.variant == MISSKEY_13:
+                # Misskey 12 takes the same reaction again without a word.
+                return
+            raise ApiError("ALREADY_REACTED", "You are already reacting to that note.")
+        # Another reaction replaces the earlier one.
+        if (earlier := self.reactions.get(key)) is not None:
+            note["reactions"][earlier] -= 1
+        self.reactions[key] = reaction
+        note["reactions"][reaction] = note["reactions"].get(reaction, 0) + 1
+        author = self.users[note["userId"]]
+        if author is not user:
+            await self.streams.notify(
+                author, "reaction", user, note=note, reaction=reaction
+            )
+
+    async def _emoji(self, body: dict[str, Any], user: User | None) -> dict[str, Any]:
+        name = body.get("name")
+        if not isinstance(name, str):
+            raise invalid_param("name", "must be string")
+        if name not in self.custom_emojis:
+            # Misskey's findOneOrFail: a 500 that names its cause.
+            raise ApiError(
+                "INTERNAL_ERROR",
+                "Internal error occurred. Please contact us if the error persists.",
+                kind="server",
+                info={
+                    "e": {
+                        "message": 'Could not find any entity of type "MiEmoji"',
+                        "code": "EntityNotFoundError",
+                        "id": str(uuid.uuid4()),
+                    }
+                },
+            )
+        return {
+            "id": new_id(),
+            "aliases": [],
+            "name": name,
+            "category": None,
+            "host": None,
+            "url": f"https://example.invalid/emoji/{name}.png",
+        }
+
+    async def end_poll(self, note_id: str) -> None:
+        """End a poll now: its author is notified, as Misskey's poll job does."""
+        note = self.notes[note_id]
+        await self.streams.notify(self.users[note["userId"]], "pollEnded", note=note)
+
+    async def _chat_create(
+        self, body: dict[str, Any], user: User | None
+    ) -> dict[str, Any]:
+        assert user is not None
+        recipient = self.users.get(body.get("toUserId") or "")
+        if recipient is None:
+            raise ApiError("NO_SUCH_USER", "No such user.")
+        message = {
+            "id": new_id(),
+            "createdAt": now_iso(),
+            "text": body.get("text"),
+            "fromUserId": user.id,
+            "toUserId": recipient.id,
+            "fileId": None,
+            "file": None,
+            "reactions": [],
+        }
+
+        async def unread() -> None:
+            # Only while the conversation is unread, three seconds later.
+            await self.streams.publish_main(
+                recipient.id,
+                "newChatMessage",
+                message | {"fromUser": user.pack(), "isRead": False},
+            )
+
+        self.streams.later(self.streams.chat_delay, unread)
+        return message
+
+    async def _messaging_create(
+        self, body: dict[str, Any], user: User | None
+    ) -> dict[str, Any]:
+        assert user is not None
+        recipient = self.users.get(body.get("userId") or "")
+        if recipient is None:
+            raise ApiError("NO_SUCH_USER", "No such user.")
+        message = {
+            "id": new_id(),
+            "createdAt": now_iso(),
+            "text": body.get("text"),
+            "userId": user.id,
+            "user": user.pack(),
+            "recipientId": recipient.id,
+            "recipient": recipient.pack(),
+            "groupId": None,
+            "fileId": None,
+            "file": None,
+            "isRead": False,
+            "reads": [],
+        }
+        # Misskey 12 sends it to both sides at once, and hints 2 s later.
+        await self.streams.publish_main(user.id, "messagingMessage", message)
+        await self.streams.publish_main(recipient.id, "messagingMessage", message)
+        self.streams.later(
+            self.streams.unread_delay,
+            functools.partial(
+                self.streams.publish_main,
+                recipient.id,
+                "unreadMessagingMessage",
+                message,
+            ),
+        )
+        return message
 
     def _validate_note(self, body: dict[str, Any], user: User) -> dict[str, Any]:  # noqa: C901
         text = body.get("text")
@@ -1050,7 +1742,31 @@ class MisskeyServer:
                 "CONTAINS_TOO_MANY_MENTIONS",
                 "Cannot post because it exceeds the allowed number of mentions.",
             )
-        if visibility == "public" and self.public_becomes_home:
+        mention_limit = self._policy("mentionLimit")
+        if mention_limit is not None:
+            # Only users the server finds count, each once.
+            own_host = self.url.removeprefix("http://")
+            mentioned = {
+                user.id
+                for name, host in re.findall(
+                    r"(?<![0-9A-Za-z])@(\w+)(?:@([\w.-]*\w(?::\d+)?))?", text or ""
+                )
+                for user in self.users.values()
+                if user.username.lower() == name.lower()
+                and (user.host or "")
+                == ("" if host.lower() == own_host else host.lower())
+            }
+            if len(mentioned) > mention_limit:
+                raise ApiError(
+                    "CONTAINS_TOO_MANY_MENTIONS",
+                    "Cannot post because it exceeds the allowed number of mentions.",
+                )
+        # A role that may not post publicly gets home instead, quietly
+        # (channel notes keep theirs).
+        if visibility == "public" and (
+            self.public_becomes_home
+            or (self._policy("canPublicNote") is False and channel_id is None)
+        ):
             visibility = "home"
         note_id = new_id()
         note: dict[str, Any] = {
@@ -1119,6 +1835,314 @@ class MisskeyServer:
             not isinstance(expired_after, int) or expired_after < 1
         ):
             raise invalid_param("poll/properties/expiredAfter", "must be >= 1")
+
+    async def _mute_create(self, body: dict[str, Any], user: User | None) -> None:
+        assert user is not None
+        mutee = self._user_param(body)
+        if mutee.id == user.id:
+            raise ApiError("MUTEE_IS_YOURSELF", "Mutee is yourself.")
+        if self.muting(user, mutee):
+            raise ApiError("ALREADY_MUTING", "You are already muting that user.")
+        expires_at = body.get("expiresAt")
+        if self.variant == MISSKEY_13:
+            # It does not know expiresAt, ignores it, and mutes for good.
+            expires_at = None
+        elif expires_at is not None:
+            if not isinstance(expires_at, int):
+                raise self._invalid("expiresAt", "type", "must be integer,null")
+            if expires_at <= time.time() * 1000:
+                # Accepted, and nothing is muted.
+                return
+        self.mutes[(user.id, mutee.id)] = expires_at
+
+    async def _mute_delete(self, body: dict[str, Any], user: User | None) -> None:
+        assert user is not None
+        mutee = self._user_param(body)
+        if not self.muting(user, mutee):
+            raise ApiError("NOT_MUTING", "You are not muting that user.")
+        del self.mutes[(user.id, mutee.id)]
+
+    def _user_param(self, body: dict[str, Any]) -> User:
+        user_id = body.get("userId")
+        if not isinstance(user_id, str):
+            raise invalid_param("userId", "must have required property 'userId'")
+        if user_id not in self.users:
+            raise ApiError("NO_SUCH_USER", "No such user.")
+        return self.users[user_id]
+
+    async def _i_update(  # noqa: C901
+        self, body: dict[str, Any], user: User | None
+    ) -> dict[str, Any]:
+        assert user is not None
+        legacy = self.variant == MISSKEY_13
+        texts = {
+            "name": 50,
+            "description": 500 if legacy else 1500,
+            "location": 50,
+        }
+        for param, limit in texts.items():
+            value = body.get(param)
+            if value is None:
+                continue
+            if not isinstance(value, str):
+                raise self._invalid(param, "type", "must be string,null")
+            if len(value) > limit:
+                raise self._invalid(
+                    param, "maxLength", f"must NOT have more than {limit} characters"
+                )
+            if not value:
+                raise self._invalid(
+                    param, "minLength", "must NOT have fewer than 1 characters"
+                )
+        birthday = body.get("birthday")
+        pattern = r"^([0-9]{4})-([0-9]{2})-([0-9]{2})$"
+        if birthday is not None and not (
+            isinstance(birthday, str) and re.match(pattern, birthday)
+        ):
+            raise self._invalid(
+                "birthday", "pattern", f'must match pattern "{pattern}"'
+            )
+        lang = body.get("lang")
+        if lang is not None and lang not in LANGS:
+            raise self._invalid(
+                "lang", "enum", "must be equal to one of the allowed values"
+            )
+        for flag in ("isLocked", "isBot", "isCat"):
+            if flag in body and not isinstance(body[flag], bool):
+                raise self._invalid(flag, "type", "must be boolean")
+        fields = body.get("fields")
+        if fields is not None:
+            low, high = (1, 4) if legacy else (0, 16)
+            if not isinstance(fields, list):
+                raise self._invalid("fields", "type", "must be array")
+            if len(fields) > high:
+                raise self._invalid(
+                    "fields", "maxItems", f"must NOT have more than {high} items"
+                )
+            if len(fields) < low:
+                raise self._invalid(
+                    "fields", "minItems", f"must NOT have fewer than {low} items"
+                )
+            if not all(
+                isinstance(f, dict)
+                and isinstance(f.get("name"), str)
+                and isinstance(f.get("value"), str)
+                for f in fields
+            ):
+                raise self._invalid("fields", "required", "must have name and value")
+        name = body.get("name")
+        if name is not None and not legacy:
+            name = name.strip() or None
+        if name is not None and any(w in name for w in self.prohibited_name_words):
+            raise ApiError(
+                "YOUR_NAME_CONTAINS_PROHIBITED_WORDS",
+                "Your new name contains prohibited words.",
+                status=422,
+            )
+        images: dict[str, DriveFile | None] = {}
+        for param, what in (("avatarId", "AVATAR"), ("bannerId", "BANNER")):
+            if param not in body:
+                continue
+            file_id = body[param]
+            if file_id is None:
+                images[param] = None
+                continue
+            if not legacy and self._policy("canUpdateBioMedia") is False:
+                raise ApiError(
+                    "RESTRICTED_BY_ROLE", "This feature is restricted by your role."
+                )
+            drive_file = self.files.get(file_id)
+            if drive_file is None or drive_file.user_id != user.id:
+                raise ApiError(f"NO_SUCH_{what}", f"No such {what.lower()} file.")
+            if not drive_file.type.startswith("image/"):
+                raise ApiError(
+                    f"{what}_NOT_AN_IMAGE",
+                    f"The file specified as an {what.lower()} is not an image.",
+                )
+            images[param] = drive_file
+        if "name" in body:
+            user.name = name
+        for param in ("description", "location", "birthday"):
+            if param in body:
+                setattr(user, param, body[param])
+        if "lang" in body and not legacy:
+            user.lang = lang
+        for flag, attribute in (
+            ("isLocked", "is_locked"),
+            ("isBot", "is_bot"),
+            ("isCat", "is_cat"),
+        ):
+            if flag in body:
+                setattr(user, attribute, body[flag])
+        if fields is not None:
+            # Blank pairs are dropped; Misskey 12 neither trims nor drops
+            # anything but empty strings.
+            pairs = [
+                (f["name"], f["value"])
+                if legacy
+                else (f["name"].strip(), f["value"].strip())
+                for f in fields
+            ]
+            user.fields = [
+                {"name": name, "value": value}
+                for name, value in pairs
+                if name and value
+            ]
+        if "avatarId" in images:
+            avatar = images["avatarId"]
+            user.avatar_id = avatar.id if avatar else None
+        if "bannerId" in images:
+            banner = images["bannerId"]
+            user.banner_id = banner.id if banner else None
+        return self._pack_me(user)
+
+    def _check_draft_note(self, body: dict[str, Any], user: User) -> None:
+        """Check what notes/drafts/create and notes/schedule/create check of the note."""
+        text, cw = body.get("text"), body.get("cw")
+        if text is not None and (
+            not isinstance(text, str) or len(text) > self.max_note_text_length
+        ):
+            raise self._invalid(
+                "text",
+                "maxLength",
+                f"must NOT have more than {self.max_note_text_length} characters",
+            )
+        if cw is not None and (not isinstance(cw, str) or not 1 <= len(cw) <= 100):
+            raise self._invalid(
+                "cw", "maxLength", "must NOT have more than 100 characters"
+            )
+        if body.get("visibility", "public") not in VISIBILITIES:
+            raise self._invalid(
+                "visibility", "enum", "must be equal to one of the allowed values"
+            )
+        for file_id in body.get("fileIds", []):
+            drive_file = self.files.get(file_id)
+            if drive_file is None or drive_file.user_id != user.id:
+                raise ApiError("NO_SUCH_FILE", "Some files are not found.")
+        for key, code in (
+            ("replyId", "NO_SUCH_REPLY_TARGET"),
+            ("renoteId", "NO_SUCH_RENOTE_TARGET"),
+        ):
+            if (target := body.get(key)) is not None and target not in self.notes:
+                raise ApiError(code, "No such note.")
+        channel_id = body.get("channelId")
+        if channel_id is not None and channel_id not in self.channels:
+            raise ApiError("NO_SUCH_CHANNEL", "No such channel.")
+
+    async def _drafts_create(
+        self, body: dict[str, Any], user: User | None
+    ) -> dict[str, Any]:
+        assert user is not None
+        mine = [d for d in self.drafts.values() if d["userId"] == user.id]
+        # The limits are checked before the parameters, as Misskey does.
+        if len(mine) >= self._policy("noteDraftLimit"):
+            raise ApiError("TOO_MANY_DRAFTS", "You cannot create drafts any more.")
+        scheduled = body.get("isActuallyScheduled", False)
+        if scheduled and sum(
+            1 for d in mine if d["isActuallyScheduled"]
+        ) >= self._policy("scheduledNoteLimit"):
+            raise ApiError(
+                "TOO_MANY_SCHEDULED_NOTES",
+                "You cannot create scheduled notes any more.",
+            )
+        scheduled_at = body.get("scheduledAt")
+        if scheduled_at is not None and not isinstance(scheduled_at, int):
+            raise self._invalid("scheduledAt", "type", "must be integer,null")
+        if scheduled:
+            if scheduled_at is None:
+                raise ApiError(
+                    "SCHEDULED_AT_REQUIRED",
+                    "scheduledAt is required when isActuallyScheduled is true.",
+                )
+            if scheduled_at < time.time() * 1000:
+                raise ApiError(
+                    "SCHEDULED_AT_MUST_BE_IN_FUTURE",
+                    "scheduledAt must be in the future.",
+                )
+        self._check_draft_note(body, user)
+        draft: dict[str, Any] = {
+            "id": new_id(),
+            "createdAt": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "scheduledAt": scheduled_at,
+            "isActuallyScheduled": bool(scheduled),
+            "userId": user.id,
+            "user": user.pack(),
+            "text": body.get("text"),
+            "cw": body.get("cw"),
+            "visibility": body.get("visibility", "public"),
+            "localOnly": body.get("localOnly", False),
+            "reactionAcceptance": body.get("reactionAcceptance"),
+            "visibleUserIds": body.get("visibleUserIds", []),
+            "hashtag": None,
+            "fileIds": body.get("fileIds", []),
+            "files": [self._pack_file(self.files[f]) for f in body.get("fileIds", [])],
+            "replyId": body.get("replyId"),
+            "renoteId": body.get("renoteId"),
+            "channelId": body.get("channelId"),
+            "poll": body.get("poll"),
+        }
+        self.drafts[draft["id"]] = draft
+        return {"createdDraft": draft}
+
+    async def _drafts_list(
+        self, body: dict[str, Any], user: User | None
+    ) -> list[dict[str, Any]]:
+        assert user is not None
+        limit = body.get("limit", 30)
+        if not isinstance(limit, int) or not 1 <= limit <= 100:
+            raise self._invalid("limit", "maximum", "must be <= 100")
+        scheduled = body.get("scheduled")
+        drafts = [
+            draft
+            for draft in reversed(self.drafts.values())
+            if draft["userId"] == user.id
+            and (scheduled is None or draft["isActuallyScheduled"] == scheduled)
+        ]
+        return drafts[:limit]
+
+    async def _schedule_create(self, body: dict[str, Any], user: User | None) -> str:
+        assert user is not None
+        schedule = body.get("scheduleNote")
+        if not isinstance(schedule, dict):
+            raise self._invalid(
+                "scheduleNote", "required", "must have required property 'scheduleNote'"
+            )
+        mine = [n for n in self.scheduled_notes.values() if n["userId"] == user.id]
+        if len(mine) >= self._policy("scheduleNoteMax"):
+            raise ApiError("SCHEDULE_NOTE_MAX", "Schedule note max.")
+        text = body.get("text")
+        if text is not None and (not isinstance(text, str) or not text):
+            raise self._invalid(
+                "text", "minLength", "must NOT have fewer than 1 characters"
+            )
+        if "fileIds" in body and not 1 <= len(body["fileIds"]) <= 16:
+            raise self._invalid(
+                "fileIds", "minItems", "must NOT have fewer than 1 items"
+            )
+        self._check_draft_note(body, user)
+        scheduled_at = schedule.get("scheduledAt")
+        if not isinstance(scheduled_at, int) or scheduled_at < time.time() * 1000:
+            raise ApiError(
+                "CANNOT_CREATE_ALREADY_EXPIRED_SCHEDULE",
+                "Schedule is already expired.",
+            )
+        note_id = new_id()
+        self.scheduled_notes[note_id] = {
+            "id": note_id,
+            "userId": user.id,
+            "scheduledAt": time.strftime(
+                "%Y-%m-%dT%H:%M:%S.000Z", time.gmtime(scheduled_at / 1000)
+            ),
+            "note": {
+                "text": text,
+                "cw": body.get("cw"),
+                "visibility": body.get("visibility", "public"),
+                "files": body.get("fileIds", []),
+                # Sharkey's build posts it federated, whatever was asked.
+                "localOnly": False,
+            },
+        }
+        return ""
 
     @staticmethod
     def _pack_file(drive_file: DriveFile) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from datetime import UTC, datetime, timedelta
 import time
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from custom_components.misskey.api import (
     DEFAULT_MAX_NOTE_TEXT_LENGTH,
+    Meta,
     MisskeyApiError,
     MisskeyAuthenticationError,
     MisskeyCannotConnectError,
@@ -27,6 +29,7 @@ from custom_components.misskey.api import (
     MisskeyServerError,
     MisskeySessionPendingError,
     MisskeyTimeoutError,
+    Note,
     credential_from_access_token,
     normalize_url,
 )
@@ -105,6 +108,11 @@ def test_credential_from_access_token() -> None:
         ("http://127.0.0.1:3000/", "http://127.0.0.1:3000"),
         ("http://[::1]:3000", "http://[::1]:3000"),
         ("https://日本.jp", "https://xn--wgv71a.jp"),
+        # Handles, as a profile shows them: the account's server.
+        ("@me@misskey.io", "https://misskey.io"),
+        ("me@misskey.io", "https://misskey.io"),
+        (" @me_2@Misskey.IO/ ", "https://misskey.io"),
+        ("@alice@127.0.0.1:3000", "https://127.0.0.1:3000"),
     ],
 )
 def test_normalize_url(raw: str, expected: str) -> None:
@@ -123,6 +131,11 @@ def test_normalize_url(raw: str, expected: str) -> None:
         "https://mis key.io",
         "https://",
         "https://exa$mple.com",
+        # A handle without a server, or a URL's user name.
+        "@me",
+        "@me@",
+        "@@misskey.io",
+        "https://me@misskey.io",
     ],
 )
 def test_normalize_url_refuses(raw: str) -> None:
@@ -265,6 +278,62 @@ async def test_account_user_and_note(
     assert note.file_ids == []
     assert note.local_only is False
     assert note.raw["userId"] == misskey.user.id
+
+
+async def test_account_actions(client: MisskeyClient, misskey: MisskeyServer) -> None:
+    """users/show by ID, users/notes, mutes and i/update with what Misskey answers."""
+    bob = misskey.add_user("bob", is_locked=True)
+    user = await client.user_by_id(bob.id)
+    assert (user.username, user.is_locked, user.moved_to) == ("bob", True, None)
+    assert await client.latest_note(misskey.user.id) is None
+    note = await client.create_note({"text": "Hello"})
+    latest = await client.latest_note(misskey.user.id)
+    assert latest is not None
+    assert latest.id == note.id
+    assert latest.created == datetime.fromisoformat(note.created_at)
+
+    until = datetime.now(UTC) + timedelta(hours=1)
+    await client.mute(bob.id, until)
+    assert misskey.mutes == {(misskey.user.id, bob.id): int(until.timestamp() * 1000)}
+    await client.unmute(bob.id)
+    assert misskey.mutes == {}
+
+    account = await client.update_profile({"isCat": True, "fields": []})
+    assert (account.is_cat, account.fields) == (True, [])
+    assert account.policies is not None
+    assert account.policies.max_file_size_mb == 30
+
+
+@pytest.mark.parametrize(
+    ("version", "old"),
+    [
+        ("12.26.0", True),
+        ("12.107.1", True),
+        ("12.108.0", False),
+        ("13.0.0-preview6", False),
+        ("2026.3.2", False),
+        ("1.0.5-rc", False),
+        ("unknown", False),
+    ],
+)
+def test_before_12_108(version: str, old: bool) -> None:
+    """Only Misskey 10 to 12.107 has the old profile and mute API; forks number anew."""
+    meta = Meta(
+        name=None,
+        version=version,
+        uri=None,
+        max_note_text_length=3000,
+        max_file_size=None,
+        raw={},
+    )
+    assert meta.before_12_108 is old
+
+
+def test_note_without_time() -> None:
+    """A note whose createdAt is missing or garbled has no creation time."""
+    for created_at in ("", "yesterday"):
+        note = Note.from_json({"id": "x", "createdAt": created_at}, "https://a.example")
+        assert note.created is None
 
 
 async def test_no_content(client: MisskeyClient, misskey: MisskeyServer) -> None:
@@ -591,6 +660,11 @@ async def test_not_misskey_answers(
         ("app/create", {"id": "x"}),
         ("auth/session/generate", {"token": "x"}),
         ("auth/session/userkey", {"user": {}}),
+        ("users/notes", {"id": "x"}),
+        ("users/notes", [{"text": "no id"}]),
+        ("i/update", {"name": "x"}),
+        ("notes/drafts/list", {}),
+        ("notes/drafts/create", {"createdDraft": {"text": "no id"}}),
     ],
 )
 async def test_answers_without_fields(
@@ -605,6 +679,12 @@ async def test_answers_without_fields(
         "app/create": lambda: client.create_app("n", "d", []),
         "auth/session/generate": lambda: client.generate_session("s"),
         "auth/session/userkey": lambda: client.user_key("s", "t"),
+        "users/notes": lambda: client.latest_note("x"),
+        "i/update": lambda: client.update_profile({}),
+        "notes/drafts/list": client.drafts,
+        "notes/drafts/create": lambda: client.create_scheduled_draft(
+            {}, datetime.now(UTC)
+        ),
     }
     err = await expect_error(MisskeyResponseError, calls[endpoint]())
     assert endpoint in str(err)

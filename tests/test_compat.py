@@ -26,7 +26,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import slugify
 
-from .conftest import authorize
+from .conftest import authorize, settle
 from .misskey_server import MISSKEY_13, SHARKEY, VARIANTS, MisskeyServer
 
 pytestmark = [
@@ -59,7 +59,7 @@ async def test_set_up_and_post(
     await asyncio.sleep(0.1)
     (session,) = misskey.pending_sessions()
     misskey.accept_session(session.token)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await settle(hass)
     result = await hass.config_entries.flow.async_configure(result["flow_id"])
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]

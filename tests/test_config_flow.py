@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
+import html
 from http import HTTPStatus
+import json
+from pathlib import Path
 from unittest.mock import patch
 
 import pytest
@@ -12,6 +15,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
+from custom_components.misskey.auth_callback import async_expect_authorization
 from custom_components.misskey.const import (
     APP_PERMISSIONS,
     AUTHORIZE_CALLBACK_PATH,
@@ -27,11 +31,17 @@ from homeassistant.data_entry_flow import (
     FlowResultType,
 )
 from homeassistant.helpers.network import NoURLAvailableError
+from homeassistant.helpers.translation import async_get_translations
 from homeassistant.setup import async_setup_component
 
+from .conftest import settle
 from .misskey_server import MisskeyServer
 
 pytestmark = pytest.mark.usefixtures("fast_authorization")
+
+TRANSLATIONS = Path(__file__).resolve().parents[1] / (
+    "custom_components/misskey/translations"
+)
 
 
 async def start_flow(hass: HomeAssistant, url: str) -> ConfigFlowResult:
@@ -50,7 +60,7 @@ async def start_flow(hass: HomeAssistant, url: str) -> ConfigFlowResult:
 
 async def finish(hass: HomeAssistant, flow_id: str) -> ConfigFlowResult:
     """Do what the open dialog does when the flow says the external step is done."""
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await settle(hass)
     return await hass.config_entries.flow.async_configure(flow_id)
 
 
@@ -128,7 +138,7 @@ async def test_full_flow_by_callback(
         # Misskey's page sends the browser here; it carries no Home Assistant login.
         resp = await client.get(redirect.path_qs, headers={"Authorization": ""})
         assert resp.status == HTTPStatus.OK
-        assert "return to Home Assistant" in await resp.text()
+        assert page_message("en", "authorization_page_allowed") in await resp.text()
         async with asyncio.timeout(5):
             await progressed.wait()
 
@@ -193,6 +203,65 @@ async def test_callback_with_unknown_token(
     assert resp.status == HTTPStatus.BAD_REQUEST
     resp = await browser.get(AUTHORIZE_CALLBACK_PATH)
     assert resp.status == HTTPStatus.BAD_REQUEST
+
+
+def page_message(language: str, key: str) -> str:
+    """Return a message of the callback page as a translation file has it."""
+    translations = json.loads(
+        (TRANSLATIONS / f"{language}.json").read_text(encoding="utf-8")
+    )
+    return html.escape(translations["exceptions"][key]["message"])
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "language"),
+    [
+        ("ja", "ja"),
+        ("ja-JP,ja;q=0.9,en-US;q=0.8,en;q=0.7", "ja"),
+        ("en-US,en;q=0.9,ja;q=0.8", "en"),
+        # Nothing we have first: the best one we have.
+        ("fr-FR, fr;q=0.9, ja;q=0.5", "ja"),
+        ("ja;q=0, en;q=0.1", "en"),
+        # Nothing we have at all: Home Assistant's own language.
+        ("fr", "ja"),
+        ("", "ja"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("known", "status", "key"),
+    [
+        (True, HTTPStatus.OK, "authorization_page_allowed"),
+        (False, HTTPStatus.BAD_REQUEST, "authorization_page_invalid"),
+    ],
+)
+async def test_callback_page_in_the_browser_language(
+    hass: HomeAssistant,
+    hass_client_no_auth: ClientSessionGenerator,
+    accept_language: str,
+    language: str,
+    known: bool,
+    status: HTTPStatus,
+    key: str,
+) -> None:
+    """The page after Allow speaks the language the browser asks for."""
+    # Home Assistant's language may be a regional one.
+    await hass.config.async_update(language="ja-JP")
+    assert await async_setup_component(hass, DOMAIN, {})
+    woken: list[bool] = []
+    async_expect_authorization(hass, "token", lambda: woken.append(True))
+    browser = await hass_client_no_auth()
+
+    resp = await browser.get(
+        f"{AUTHORIZE_CALLBACK_PATH}?token={'token' if known else 'nope'}",
+        headers={"Accept-Language": accept_language},
+    )
+
+    assert resp.status == status
+    assert resp.headers["Content-Language"] == language
+    page = await resp.text()
+    assert f"<html lang='{language}'>" in page
+    assert page_message(language, key) in page
+    assert woken == ([True] if known else [])
 
 
 @pytest.mark.parametrize(
@@ -284,6 +353,87 @@ async def test_cannot_connect(hass: HomeAssistant, misskey: MisskeyServer) -> No
     assert result["errors"] == {"base": "cannot_connect"}
 
 
+async def submit(hass: HomeAssistant, flow_id: str, url: str) -> ConfigFlowResult:
+    """Type an address into the user step."""
+    return await hass.config_entries.flow.async_configure(flow_id, {CONF_URL: url})
+
+
+async def test_no_scheme_and_no_https_says_type_http(
+    hass: HomeAssistant, misskey: MisskeyServer
+) -> None:
+    """A server without TLS typed without scheme: the error says to type http://.
+
+    Plain http is not tried behind the user's back; the address the error
+    suggests then works.
+    """
+    address = misskey.url.removeprefix("http://")
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await submit(hass, result["flow_id"], address)
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect_https"}
+    assert result["description_placeholders"] == {"http_url": misskey.url}
+    assert misskey.calls("meta") == []
+
+    result = await submit(
+        hass, result["flow_id"], result["description_placeholders"]["http_url"]
+    )
+    assert result["type"] is FlowResultType.EXTERNAL_STEP
+    assert len(misskey.calls("meta")) == 1
+    hass.config_entries.flow.async_abort(result["flow_id"])
+
+
+@pytest.mark.parametrize("template", ["{}", "https://{}"])
+async def test_no_scheme_and_nothing_listening(
+    hass: HomeAssistant, socket_enabled: None, unused_tcp_port: int, template: str
+) -> None:
+    """Only an address typed without scheme gets the http:// hint."""
+    address = f"127.0.0.1:{unused_tcp_port}"
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await submit(hass, result["flow_id"], template.format(address))
+
+    assert result["type"] is FlowResultType.FORM
+    if template == "{}":
+        assert result["errors"] == {"base": "cannot_connect_https"}
+        assert result["description_placeholders"] == {"http_url": f"http://{address}"}
+    else:
+        assert result["errors"] == {"base": "cannot_connect"}
+        assert result["description_placeholders"] == {}
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+async def test_https_hint_is_translated(hass: HomeAssistant, language: str) -> None:
+    """The hint names the http:// address to type, in every language."""
+    translations = await async_get_translations(hass, language, "config", [DOMAIN])
+    message = translations[f"component.{DOMAIN}.config.error.cannot_connect_https"]
+    assert "http://" in message
+    assert "{http_url}" in message
+
+
+@pytest.mark.parametrize("handle", ["@alice@{}", "alice@{}", " @alice@{}/ "])
+async def test_handle_takes_its_host(
+    hass: HomeAssistant, misskey: MisskeyServer, handle: str
+) -> None:
+    """A handle copied from a profile names the server; it has no scheme either."""
+    address = misskey.url.removeprefix("http://")
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    result = await submit(hass, result["flow_id"], handle.format(address))
+
+    # The handle's host, tried over https: the test server has no TLS.
+    assert result["errors"] == {"base": "cannot_connect_https"}
+    assert result["description_placeholders"] == {"http_url": misskey.url}
+
+    result = await submit(hass, result["flow_id"], f"http://alice@{address}")
+    # With a scheme, alice@ is a URL's user name, which is refused.
+    assert result["errors"] == {CONF_URL: "invalid_url"}
+
+
 async def test_authorization_timeout(
     hass: HomeAssistant, misskey: MisskeyServer
 ) -> None:
@@ -312,7 +462,7 @@ async def test_abandoned_flow_stops_polling(
     result = await start_flow(hass, misskey.url)
     (session,) = misskey.pending_sessions()
     hass.config_entries.flow.async_abort(result["flow_id"])
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await settle(hass)
     # A poll already on the wire may still arrive; none may follow it.
     await asyncio.sleep(0.1)
     polls = len(misskey.calls("auth/session/userkey"))
@@ -377,7 +527,7 @@ async def test_account_check_fails(
     result = await start_flow(hass, misskey.url)
     (session,) = misskey.pending_sessions()
     misskey.accept_session(session.token)
-    await hass.async_block_till_done(wait_background_tasks=True)
+    await settle(hass)
     if problem == "revoked":
         misskey.revoke()
     elif problem == "no_read_account":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -10,6 +11,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 )
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
+from syrupy.filters import props
 
 from custom_components.misskey.const import CONF_CREDENTIAL
 from homeassistant.core import HomeAssistant
@@ -30,6 +32,10 @@ async def test_diagnostics(
     stable_entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(stable_entry.entry_id)
     await hass.async_block_till_done()
+    await misskey.streams.wait_joined(misskey.user)
+    async with asyncio.timeout(5):
+        while not stable_entry.runtime_data.listener.connected:
+            await asyncio.sleep(0.01)
 
     diagnostics = await get_diagnostics_for_config_entry(
         hass, hass_client, stable_entry
@@ -46,4 +52,7 @@ async def test_diagnostics(
     assert diagnostics["account"]["email"] == "**REDACTED**"
     assert diagnostics["entry"][CONF_CREDENTIAL] == "**REDACTED**"
     # The server's port is random; the snapshot names it the same each time.
-    assert json.loads(text.replace(misskey.url, "http://misskey.test")) == snapshot
+    assert diagnostics["listener"]["mode"] == "streaming"
+    assert json.loads(text.replace(misskey.url, "http://misskey.test")) == snapshot(
+        exclude=props("connected_since")
+    )

@@ -408,9 +408,28 @@ def check_quality_scale(root: Path) -> list[str]:
 # --- translations -------------------------------------------------------------
 
 
-def config_flow_keys(root: Path) -> dict[str, set[str]]:  # noqa: C901
-    """Return the step ids, errors, abort reasons and progress keys config_flow.py uses."""
-    tree = ast.parse((package(root) / "config_flow.py").read_text(encoding="utf-8"))
+def config_flow_keys(  # noqa: C901
+    root: Path, flow: str = "config"
+) -> dict[str, set[str]]:
+    """Return the step ids, errors, abort reasons and progress keys a flow uses.
+
+    ``flow`` is ``config`` for the ConfigFlow classes of config_flow.py and
+    ``options`` for its OptionsFlow classes.
+    """
+    module = ast.parse((package(root) / "config_flow.py").read_text(encoding="utf-8"))
+    base = "OptionsFlow" if flow == "options" else "ConfigFlow"
+    classes = [
+        node
+        for node in module.body
+        if isinstance(node, ast.ClassDef)
+        and any(
+            (b.id if isinstance(b, ast.Name) else getattr(b, "attr", "")).startswith(
+                base
+            )
+            for b in node.bases
+        )
+    ]
+    tree = ast.Module(body=list(classes), type_ignores=[])
     functions = {
         node.name: node
         for node in ast.walk(tree)
@@ -520,18 +539,25 @@ def config_flow_keys(root: Path) -> dict[str, set[str]]:  # noqa: C901
 def check_config_translations(root: Path) -> list[str]:
     """Every key the config flow uses is translated, and every translation is used."""
     problems: list[str] = []
-    config = load_json(package(root) / "translations" / "en.json").get("config", {})
+    translations = load_json(package(root) / "translations" / "en.json")
+    config = translations.get("config", {})
     used = config_flow_keys(root)
-    steps = config.get("step", {})
-    for step_id in sorted(used["step"]):
-        if step_id not in steps:
-            problems.append(f"config.step.{step_id} is not translated")
-        elif not steps[step_id].get("description") and not steps[step_id].get("title"):
-            problems.append(f"config.step.{step_id} has no title or description")
-    problems.extend(
-        f"config.step.{step_id} is translated but no step uses it"
-        for step_id in sorted(set(steps) - used["step"])
-    )
+    for flow, flow_steps in (
+        ("config", used["step"]),
+        ("options", config_flow_keys(root, "options")["step"]),
+    ):
+        steps = translations.get(flow, {}).get("step", {})
+        for step_id in sorted(flow_steps):
+            if step_id not in steps:
+                problems.append(f"{flow}.step.{step_id} is not translated")
+            elif not steps[step_id].get("description") and not steps[step_id].get(
+                "title"
+            ):
+                problems.append(f"{flow}.step.{step_id} has no title or description")
+        problems.extend(
+            f"{flow}.step.{step_id} is translated but no step uses it"
+            for step_id in sorted(set(steps) - flow_steps)
+        )
     for section, kind in (("error", "error"), ("abort", "abort")):
         translated = set(config.get(section, {}))
         problems.extend(
@@ -762,6 +788,7 @@ def test_checks_see_the_code() -> None:
     assert {"user", "authorize", "reauth_confirm", "reconfigure"} <= used["step"]
     assert {"invalid_url", "cannot_connect"} <= used["error"]
     assert {"already_configured", "authorize_timeout"} <= used["abort"]
+    assert config_flow_keys(ROOT, "options")["step"] == {"init"}
     exceptions, _, issues = translation_keys_in_code(ROOT)
     assert "update_failed" in exceptions
     assert "missing_permissions" in issues
@@ -1020,6 +1047,11 @@ MUTATIONS: dict[str, tuple[str, Callable[[Path], None], str]] = {
         "config_translations",
         add_translation({"title": "Old"}, "config", "step", "old_step"),
         "config.step.old_step",
+    ),
+    "options-step-untranslated": (
+        "config_translations",
+        remove_translation("options", "step", "init"),
+        "options.step.init",
     ),
     "new-error-in-code": ("config_translations", use_new_error, "config.error.bad_url"),
     "exception-untranslated": (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
 import gzip
 import hashlib
 import os
@@ -250,8 +251,8 @@ async def test_server_refuses_size_deletes_uploaded_ones(
     allowed_dir: Path,
 ) -> None:
     """A 413 names the attachment, deletes the earlier files, and hides the credential."""
-    (allowed_dir / "small.png").write_bytes(b"x" * 100)
-    (allowed_dir / "big.png").write_bytes(b"y" * 5000)
+    (allowed_dir / "small.png").write_bytes(PNG[:100])
+    (allowed_dir / "big.png").write_bytes(PNG[:5000])
     # Lower than what meta said at set-up, so only the server can refuse it.
     misskey.max_file_size = 1000
 
@@ -485,12 +486,18 @@ async def test_large_file_streams_end_to_end(
     allowed_dir: Path,
 ) -> None:
     """A 100 MiB file arrives whole; it is never read into memory at once."""
+    # A role that may upload it (the default allows 30 MiB).
+    misskey.policies["maxFileSizeMb"] = 200
+    await init_integration.runtime_data.coordinator.async_refresh()
     size = 100 * 1024 * 1024
+    header = b"\x00\x00\x00\x18ftypmp42"
     with (allowed_dir / "video.mp4").open("wb") as file:
+        file.write(header)
         file.truncate(size)
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(header)
     zeros = bytes(1024 * 1024)
-    for _ in range(100):
+    digest.update(zeros[len(header) :])
+    for _ in range(99):
         digest.update(zeros)
 
     (drive_file,) = await _upload(
@@ -790,14 +797,61 @@ async def test_file_longer_than_its_size(
     _assert_nothing_kept(misskey)
 
 
+@dataclass
+class OutsideServer:
+    """A server outside the allowed URLs, which counts what reaches it."""
+
+    url: str
+    requests: list[str] = field(default_factory=list)
+
+
 @pytest.fixture
-async def download_faults(hass: HomeAssistant, file_server: str) -> AsyncGenerator[str]:
+async def outside(socket_enabled: None) -> AsyncGenerator[OutsideServer]:
+    """Serve a file on loopback under no allowed URL (say, a router's admin page)."""
+    server = OutsideServer("")
+
+    async def anything(request: web.Request) -> web.Response:
+        server.requests.append(request.path_qs)
+        return web.Response(body=PNG, content_type="image/png")
+
+    app = web.Application()
+    app.router.add_get("/{path:.*}", anything)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server.url = f"http://127.0.0.1:{runner.addresses[0][1]}"
+    yield server
+    await runner.cleanup()
+
+
+@pytest.fixture
+def hops() -> list[str]:
+    """Return the requests that the redirecting downloads received."""
+    return []
+
+
+@pytest.fixture
+async def download_faults(
+    hass: HomeAssistant, file_server: str, outside: OutsideServer, hops: list[str]
+) -> AsyncGenerator[str]:
     """Serve downloads that go wrong, under the allowed URLs of ``file_server``."""
     released = asyncio.Event()
 
     async def redirect(request: web.Request) -> web.Response:
-        # Out of the allowed URLs, to a page that does not even exist.
-        raise web.HTTPFound(f"{file_server}/elsewhere/photo.png")
+        # An allowed hop first (relative), then out of the allowed URLs.
+        hops.append(request.path_qs)
+        if "step" not in request.query:
+            raise web.HTTPMovedPermanently("redirect.png?step=1")
+        raise web.HTTPFound(f"{outside.url}/admin/photo.png?token=secret")
+
+    async def loop(request: web.Request) -> web.Response:
+        hops.append(request.path_qs)
+        raise web.HTTPTemporaryRedirect("loop.png")
+
+    async def moved(request: web.Request) -> web.Response:
+        hops.append(request.path_qs)
+        raise web.HTTPSeeOther("gzipped.png")
 
     async def cut_off(request: web.Request) -> web.StreamResponse:
         response = web.StreamResponse()
@@ -825,6 +879,8 @@ async def download_faults(hass: HomeAssistant, file_server: str) -> AsyncGenerat
 
     app = web.Application()
     app.router.add_get("/files/redirect.png", redirect)
+    app.router.add_get("/files/loop.png", loop)
+    app.router.add_get("/files/moved.png", moved)
     app.router.add_get("/files/cut.png", cut_off)
     app.router.add_get("/files/stalls.png", stalls)
     app.router.add_get("/files/gzipped.png", gzipped)
@@ -842,7 +898,7 @@ async def download_faults(hass: HomeAssistant, file_server: str) -> AsyncGenerat
 @pytest.mark.parametrize(
     ("path", "key", "error"),
     [
-        ("/files/redirect.png", "url_not_allowed", None),
+        ("/files/loop.png", "url_fetch_failed", "more than 10 redirects"),
         ("/files/cut.png", "url_fetch_failed", "Response payload is not completed"),
         ("/files/stalls.png", "url_fetch_failed", "no data in time"),
     ],
@@ -879,6 +935,60 @@ async def test_download_fails(
     # The first file was uploaded, then deleted again.
     assert len(misskey.calls("drive/files/delete")) == 1
     _assert_nothing_kept(misskey)
+
+
+async def test_redirect_out_of_allowed_urls_is_not_followed(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    download_faults: str,
+    outside: OutsideServer,
+    hops: list[str],
+) -> None:
+    """A redirect out of allowlist_external_urls is refused before it is requested."""
+    with pytest.raises(ServiceValidationError) as err:
+        await _post(hass, [{"url": f"{download_faults}/files/redirect.png?t=s"}])
+
+    assert err.value.translation_key == "url_redirect_not_allowed"
+    assert err.value.translation_placeholders == {
+        "index": "1",
+        "source": f"{download_faults}/files/redirect.png",
+        # Without its query, which may hold a token.
+        "target": f"{outside.url}/admin/photo.png",
+    }
+    # The allowed hop was followed, the one out of the allowed URLs not.
+    assert hops == ["/files/redirect.png?t=s", "/files/redirect.png?step=1"]
+    assert outside.requests == []
+    assert misskey.calls("drive/files/create") == []
+    _assert_nothing_kept(misskey)
+
+
+async def test_redirect_within_allowed_urls_is_followed(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    download_faults: str,
+    hops: list[str],
+) -> None:
+    """A redirect that stays within the allowed URLs gives the file it leads to."""
+    await _post(hass, [{"url": f"{download_faults}/files/moved.png"}])
+
+    (stored,) = misskey.files.values()
+    assert (stored.sha256, stored.name) == (_sha256(PNG), "gzipped.png")
+    assert hops == ["/files/moved.png"]
+
+
+async def test_redirect_loop_stops(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    download_faults: str,
+    hops: list[str],
+) -> None:
+    """A redirect loop ends after the first request and ten redirects."""
+    with pytest.raises(HomeAssistantError):
+        await _post(hass, [{"url": f"{download_faults}/files/loop.png"}])
+    assert len(hops) == 11
 
 
 async def test_download_server_down(

@@ -49,6 +49,7 @@ async def test_post_returns_the_note(
     response = await post(hass, init_integration, text="Hello from Home Assistant")
     (note,) = misskey.notes.values()
     assert response == {
+        "scheduled": False,
         "id": note["id"],
         "url": f"{misskey.url}/notes/{note['id']}",
         "created_at": note["createdAt"],
@@ -360,7 +361,7 @@ def picture(hass: HomeAssistant, tmp_path: Path) -> Path:
     """Return a file in a folder Home Assistant may read from."""
     hass.config.allowlist_external_dirs = {str(tmp_path)}
     path = tmp_path / "a.png"
-    path.write_bytes(b"\x89PNG" + bytes(200_000))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(199_996))
     return path
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import pytest
 
+from custom_components.misskey.const import TRANSLATION_LANGUAGES
+
 TRANSLATIONS = Path(__file__).resolve().parents[1] / (
     "custom_components/misskey/translations"
 )
@@ -68,3 +70,10 @@ def test_translation_matches_english(path: Path) -> None:
         if placeholders(text) != placeholders(english[key])
     } == {}
     assert [key for key, text in translated.items() if not text.strip()] == []
+
+
+def test_translation_languages_are_the_files() -> None:
+    """The pages served outside the frontend know every translation there is."""
+    assert sorted(TRANSLATION_LANGUAGES) == sorted(
+        path.stem for path in TRANSLATIONS.glob("*.json")
+    )

@@ -1,4 +1,4 @@
-"""The Misskey integration: post notes from Home Assistant."""
+"""The Misskey integration: post notes, manage the account and hear it from Home Assistant."""
 
 from __future__ import annotations
 
@@ -9,13 +9,25 @@ from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import slugify
 
 from .auth_callback import async_register_callback_view
-from .const import CONF_PERMISSIONS, DOMAIN, LEGACY_PERMISSIONS
+from .const import (
+    CONF_LISTEN,
+    CONF_PERMISSIONS,
+    DEFAULT_LISTEN,
+    DOMAIN,
+    LEGACY_PERMISSIONS,
+)
 from .coordinator import MisskeyConfigEntry, MisskeyData, MisskeyDataUpdateCoordinator
+from .listener import MisskeyListener, listener_store
 from .notify import CONF_ENTRY_ID, async_unload_service
 from .permissions import async_remove_permissions_issue, async_update_permissions_issue
 from .services import async_setup_services
 
-PLATFORMS: list[Platform] = [Platform.NOTIFY, Platform.SENSOR]
+PLATFORMS: list[Platform] = [
+    Platform.BINARY_SENSOR,
+    Platform.EVENT,
+    Platform.NOTIFY,
+    Platform.SENSOR,
+]
 
 CONFIG_SCHEMA = cv.config_entry_only_config_schema(DOMAIN)
 
@@ -31,9 +43,17 @@ async def async_setup_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> b
     """Set up a Misskey account."""
     coordinator = MisskeyDataUpdateCoordinator(hass, entry)
     await coordinator.async_config_entry_first_refresh()
-    entry.runtime_data = MisskeyData(coordinator)
+    listener = (
+        MisskeyListener(hass, entry, coordinator)
+        if entry.options.get(CONF_LISTEN, DEFAULT_LISTEN)
+        else None
+    )
+    entry.runtime_data = MisskeyData(coordinator, listener)
     async_update_permissions_issue(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    # After the platforms, so that the event entities hear what is caught up.
+    if listener is not None:
+        await listener.async_start()
 
     # The notify service that groups and alerts call has no config entry
     # support, so it is loaded the legacy way, one service per account.
@@ -60,8 +80,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> 
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> None:
-    """Forget the account's repair issue."""
+    """Forget the account's repair issue and where its events stopped."""
     async_remove_permissions_issue(hass, entry)
+    await listener_store(hass, entry.entry_id).async_remove()
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> bool:

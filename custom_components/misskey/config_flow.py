@@ -15,13 +15,22 @@ from homeassistant.components import http
 from homeassistant.config_entries import (
     SOURCE_REAUTH,
     SOURCE_RECONFIGURE,
+    ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
+    OptionsFlowWithReload,
 )
 from homeassistant.const import CONF_URL
+from homeassistant.core import callback
 from homeassistant.data_entry_flow import UnknownFlow
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.network import NoURLAvailableError, get_url
+from homeassistant.helpers.selector import (
+    BooleanSelector,
+    NumberSelector,
+    NumberSelectorConfig,
+    NumberSelectorMode,
+)
 
 from .api import (
     App,
@@ -40,7 +49,9 @@ from .api import (
     MisskeySessionPendingError,
     UserKey,
     credential_from_access_token,
+    instance_host,
     normalize_url,
+    scheme_assumed,
 )
 from .auth_callback import async_expect_authorization, async_register_callback_view
 from .const import (
@@ -50,9 +61,14 @@ from .const import (
     AUTHORIZE_CALLBACK_PATH,
     AUTHORIZE_POLL_INTERVAL,
     AUTHORIZE_TIMEOUT,
+    CONF_CATCH_UP_WINDOW,
     CONF_CREDENTIAL,
+    CONF_LISTEN,
     CONF_PERMISSIONS,
+    DEFAULT_CATCH_UP_WINDOW,
+    DEFAULT_LISTEN,
     DOMAIN,
+    MAX_CATCH_UP_WINDOW,
 )
 
 _LOGGER = logging.getLogger(__name__)
@@ -63,11 +79,22 @@ _LOGGER = logging.getLogger(__name__)
 HEADER_FRONTEND_BASE = "HA-Frontend-Base"
 
 STEP_USER_SCHEMA = probatio.Schema({probatio.Required(CONF_URL): str})
-
-
-def instance_host(url: str) -> str:
-    """Return the host (and a non-default port) that names an instance."""
-    return URL(url).host_port_subcomponent or url
+OPTIONS_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(CONF_LISTEN, default=DEFAULT_LISTEN): BooleanSelector(),
+        probatio.Required(
+            CONF_CATCH_UP_WINDOW, default=DEFAULT_CATCH_UP_WINDOW
+        ): NumberSelector(
+            NumberSelectorConfig(
+                min=0,
+                max=MAX_CATCH_UP_WINDOW,
+                step=1,
+                mode=NumberSelectorMode.BOX,
+                unit_of_measurement="min",
+            )
+        ),
+    }
+)
 
 
 class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
@@ -80,6 +107,12 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
     _app: App
     _auth_session: AuthSession
 
+    @staticmethod
+    @callback
+    def async_get_options_flow(config_entry: ConfigEntry) -> MisskeyOptionsFlow:
+        """Return the options flow: listening for the account's events."""
+        return MisskeyOptionsFlow()
+
     def __init__(self) -> None:
         """Start with no authorization under way."""
         self._authorization: asyncio.Task[UserKey] | None = None
@@ -91,21 +124,28 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Ask for the instance."""
         errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         if user_input is not None:
             try:
                 url = normalize_url(user_input[CONF_URL])
             except ValueError:
                 errors[CONF_URL] = "invalid_url"
             else:
-                if not (error := await self._async_begin_authorization(url)):
+                error = await self._async_begin_authorization(
+                    url, https_assumed=scheme_assumed(user_input[CONF_URL])
+                )
+                if error is None:
                     return await self.async_step_authorize()
                 errors["base"] = error
+                if error == "cannot_connect_https":
+                    placeholders["http_url"] = str(URL(url).with_scheme("http"))
         return self.async_show_form(
             step_id="user",
             data_schema=self.add_suggested_values_to_schema(
                 STEP_USER_SCHEMA, user_input
             ),
             errors=errors,
+            description_placeholders=placeholders,
         )
 
     async def async_step_reauth(
@@ -144,14 +184,25 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
             description_placeholders={"instance": instance_host(url)},
         )
 
-    async def _async_begin_authorization(self, url: str) -> str | None:
-        """Make an app and a session on the instance; return an error key on failure."""
+    async def _async_begin_authorization(
+        self, url: str, *, https_assumed: bool = False
+    ) -> str | None:
+        """Make an app and a session on the instance; return an error key on failure.
+
+        ``https_assumed``: the user typed no scheme. When nothing answers over
+        https then, the error says to type http:// for a server without TLS;
+        plain http is never tried behind the user's back.
+        """
         client = MisskeyClient(async_get_clientsession(self.hass), url)
         try:
             await client.meta()
         except MisskeyRateLimitError:
             return "rate_limited"
-        except MisskeyConnectionError, MisskeyServerError:
+        except MisskeyConnectionError:
+            if https_assumed:
+                return "cannot_connect_https"
+            return "cannot_connect"
+        except MisskeyServerError:
             return "cannot_connect"
         except MisskeyResponseError, MisskeyApiError:
             return "not_misskey"
@@ -305,3 +356,25 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
             self._forget_token()
         if self._authorization is not None and not self._authorization.done():
             self._authorization.cancel()
+
+
+class MisskeyOptionsFlow(OptionsFlowWithReload):
+    """Whether to listen for the account's events, and how far to catch up."""
+
+    async def async_step_init(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show the options; the account reloads with the new ones."""
+        if user_input is not None:
+            return self.async_create_entry(
+                data={
+                    CONF_LISTEN: user_input[CONF_LISTEN],
+                    CONF_CATCH_UP_WINDOW: int(user_input[CONF_CATCH_UP_WINDOW]),
+                }
+            )
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(
+                OPTIONS_SCHEMA, self.config_entry.options
+            ),
+        )

@@ -12,23 +12,41 @@ APP_NAME: Final = "Home Assistant"
 APP_DESCRIPTION: Final = "Posts notes from Home Assistant automations and scripts."
 # Servers store permission names they do not know and never match them, so one
 # list serves every version and fork.
+PERMISSION_READ_ACCOUNT: Final = "read:account"
+PERMISSION_WRITE_NOTES: Final = "write:notes"
+PERMISSION_WRITE_DRIVE: Final = "write:drive"
+PERMISSION_READ_NOTIFICATIONS: Final = "read:notifications"
+PERMISSION_WRITE_REACTIONS: Final = "write:reactions"
+PERMISSION_WRITE_ACCOUNT: Final = "write:account"
+PERMISSION_WRITE_MUTES: Final = "write:mutes"
+PERMISSION_WRITE_NOTES_SCHEDULE: Final = "write:notes-schedule"
 APP_PERMISSIONS: Final = [
     # The account, its sensors and its live events (streaming channel main).
-    "read:account",
-    "write:notes",
+    PERMISSION_READ_ACCOUNT,
+    PERMISSION_WRITE_NOTES,
     # Attachments, avatars and banners.
-    "write:drive",
+    PERMISSION_WRITE_DRIVE,
     # Catching up on events missed while away, and polling without streaming.
-    "read:notifications",
-    "write:reactions",
+    PERMISSION_READ_NOTIFICATIONS,
+    PERMISSION_WRITE_REACTIONS,
     # Profile updates and scheduled notes (Misskey's drafts).
-    "write:account",
-    "write:mutes",
+    PERMISSION_WRITE_ACCOUNT,
+    PERMISSION_WRITE_MUTES,
+    # Scheduled notes of the Sharkey builds that have notes/schedule/create.
+    # Misskey does not know the name: its authorization page shows it as it
+    # is, and it never matches anything there.
+    PERMISSION_WRITE_NOTES_SCHEDULE,
 ]
 # What accounts set up before entry version 1.2 were granted.
-LEGACY_PERMISSIONS: Final = ["read:account", "write:notes", "write:drive"]
+LEGACY_PERMISSIONS: Final = [
+    PERMISSION_READ_ACCOUNT,
+    PERMISSION_WRITE_NOTES,
+    PERMISSION_WRITE_DRIVE,
+]
 
 AUTHORIZE_CALLBACK_PATH: Final = "/api/misskey/authorized"
+# The languages of translations/, for pages served outside the frontend.
+TRANSLATION_LANGUAGES: Final = ("en", "ja")
 AUTHORIZE_POLL_INTERVAL: Final = 3.0
 AUTHORIZE_TIMEOUT: Final = timedelta(minutes=10)
 
@@ -55,6 +73,27 @@ ATTR_URL: Final = "url"
 ATTR_VISIBILITY: Final = "visibility"
 
 SERVICE_POST: Final = "post"
+SERVICE_GET_ACCOUNT: Final = "get_account"
+SERVICE_MUTE_ACCOUNT: Final = "mute_account"
+SERVICE_UNMUTE_ACCOUNT: Final = "unmute_account"
+SERVICE_UPDATE_PROFILE: Final = "update_profile"
+
+ATTR_ACCOUNT: Final = "account"
+ATTR_SCHEDULED_AT: Final = "scheduled_at"
+ATTR_DESCRIPTION: Final = "description"
+ATTR_LOCATION: Final = "location"
+ATTR_BIRTHDAY: Final = "birthday"
+ATTR_LANG: Final = "lang"
+ATTR_IS_LOCKED: Final = "is_locked"
+ATTR_IS_BOT: Final = "is_bot"
+ATTR_IS_CAT: Final = "is_cat"
+ATTR_FIELDS: Final = "fields"
+ATTR_VALUE: Final = "value"
+ATTR_AVATAR: Final = "avatar"
+ATTR_BANNER: Final = "banner"
+ATTR_DELETE_AVATAR: Final = "delete_avatar"
+ATTR_DELETE_BANNER: Final = "delete_banner"
+
 
 VISIBILITIES: Final = ["public", "home", "followers", "specified"]
 REACTION_ACCEPTANCES: Final = [
@@ -77,3 +116,54 @@ MAX_CW_LENGTH: Final = 100
 # up to 512 characters unless meta says otherwise (Sharkey's maxAltTextLength).
 MAX_ATTACHMENTS: Final = 16
 MAX_ALT_TEXT_LENGTH: Final = 512
+
+# Listening (options of the entry).
+CONF_LISTEN: Final = "listen"
+CONF_CATCH_UP_WINDOW: Final = "catch_up_window"
+DEFAULT_LISTEN: Final = True
+# Notifications missed while away are delivered only if younger than this
+# (minutes), so an old "lights off" never fires.
+DEFAULT_CATCH_UP_WINDOW: Final = 15
+MAX_CATCH_UP_WINDOW: Final = 1440
+
+# The streaming connection: our pings notice a dead connection within 1.5
+# heartbeats; reconnects back off from about 1 s to 5 minutes, with jitter.
+STREAM_HEARTBEAT: Final = 30.0
+# Misskey 12 never answers the upgrade of a credential it refuses.
+STREAM_CONNECT_TIMEOUT: Final = 15.0
+RECONNECT_MIN_DELAY: Final = 1.0
+RECONNECT_MAX_DELAY: Final = 300.0
+# A connection that lasted this long was healthy: the next delay starts over.
+RECONNECT_RESET_AFTER: Final = 30.0
+# Without WebSockets: i/notifications allows 30 calls in 30 s; one call every
+# 30 s leaves nearly all of it to the user's own apps. Streaming is tried
+# again now and then, in case the proxy was fixed.
+POLL_INTERVAL: Final = timedelta(seconds=30)
+STREAM_RETRY_INTERVAL: Final = timedelta(minutes=30)
+# At most this many pages of 100 are caught up after an absence.
+CATCH_UP_MAX_PAGES: Final = 10
+
+# Notification event types, in Misskey's own words (snake_case).
+EVENT_MENTION: Final = "mention"
+EVENT_REPLY: Final = "reply"
+EVENT_RENOTE: Final = "renote"
+EVENT_QUOTE: Final = "quote"
+EVENT_FOLLOW: Final = "follow"
+EVENT_FOLLOW_REQUEST_RECEIVED: Final = "follow_request_received"
+EVENT_REACTION: Final = "reaction"
+EVENT_POLL_ENDED: Final = "poll_ended"
+# A specified note addressed to the account, or a chat message.
+EVENT_DIRECT: Final = "direct"
+
+SERVICE_REACT: Final = "react"
+SERVICE_DELETE_NOTE: Final = "delete_note"
+ATTR_NOTE: Final = "note"
+ATTR_REACTION: Final = "reaction"
+
+# i/update's limits (Misskey before 12.108: a description of 500 and 1 to 4 fields).
+MAX_NAME_LENGTH: Final = 50
+MAX_LOCATION_LENGTH: Final = 50
+MAX_DESCRIPTION_LENGTH: Final = 1500
+MAX_DESCRIPTION_LENGTH_BEFORE_12_108: Final = 500
+MAX_PROFILE_FIELDS: Final = 16
+MAX_PROFILE_FIELDS_BEFORE_12_108: Final = 4

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 import logging
+from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import CONF_URL
@@ -22,6 +23,9 @@ from .api import (
 )
 from .const import CONF_CREDENTIAL, DOMAIN, UPDATE_INTERVAL
 
+if TYPE_CHECKING:
+    from .listener import MisskeyListener
+
 _LOGGER = logging.getLogger(__name__)
 
 type MisskeyConfigEntry = ConfigEntry[MisskeyData]
@@ -32,6 +36,8 @@ class MisskeyData:
     """What a loaded account holds."""
 
     coordinator: MisskeyDataUpdateCoordinator
+    # None when the user turned listening off.
+    listener: MisskeyListener | None
 
 
 class MisskeyDataUpdateCoordinator(DataUpdateCoordinator[Account]):
@@ -54,6 +60,8 @@ class MisskeyDataUpdateCoordinator(DataUpdateCoordinator[Account]):
             entry.data[CONF_URL],
             entry.data[CONF_CREDENTIAL],
         )
+        # The notesCount at which the last note's time was read.
+        self._last_note_count: int | None = None
 
     async def _async_setup(self) -> None:
         """Read the instance's limits once; they rarely change."""
@@ -65,7 +73,7 @@ class MisskeyDataUpdateCoordinator(DataUpdateCoordinator[Account]):
     async def _async_update_data(self) -> Account:
         """Read the account; a refused credential starts re-authentication."""
         try:
-            return await self.client.account()
+            return await self._async_add_last_note(await self.client.account())
         except (MisskeyAuthenticationError, MisskeyPermissionDeniedError) as err:
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN,
@@ -73,6 +81,24 @@ class MisskeyDataUpdateCoordinator(DataUpdateCoordinator[Account]):
             ) from err
         except MisskeyError as err:
             raise _update_failed(err) from err
+
+    async def _async_add_last_note(self, account: Account) -> Account:
+        """Add when the account last posted.
+
+        ``i`` does not say, so it takes a users/notes call, made only when
+        notesCount changed: Misskey counts every new note there.
+        """
+        # None before the first update.
+        previous: Account | None = self.data
+        if (
+            previous is not None
+            and account.notes_count is not None
+            and account.notes_count == self._last_note_count
+        ):
+            return replace(account, last_note_at=previous.last_note_at)
+        note = await self.client.latest_note(account.id)
+        self._last_note_count = account.notes_count
+        return replace(account, last_note_at=note.created if note else None)
 
 
 def _update_failed(err: MisskeyError) -> UpdateFailed:

@@ -9,6 +9,7 @@ from homeassistant.core import HomeAssistant
 
 from .const import CONF_CREDENTIAL
 from .coordinator import MisskeyConfigEntry
+from .permissions import missing_permissions
 
 # The credential under every name Misskey and its forks use, and the e-mail
 # address that `i` returns to its owner.
@@ -27,6 +28,7 @@ async def async_get_config_entry_diagnostics(
 ) -> dict[str, Any]:
     """Return the instance's meta and the account as Misskey sent them."""
     coordinator = entry.runtime_data.coordinator
+    listener = entry.runtime_data.listener
     meta = coordinator.meta
     return {
         "entry": async_redact_data(dict(entry.data), TO_REDACT),
@@ -41,4 +43,8 @@ async def async_get_config_entry_diagnostics(
             "meta": async_redact_data(dict(meta.raw), TO_REDACT),
         },
         "account": async_redact_data(dict(coordinator.data.raw), TO_REDACT),
+        "options": dict(entry.options),
+        "missing_permissions": missing_permissions(entry),
+        # None when listening is off.
+        "listener": listener.diagnostics() if listener is not None else None,
     }

@@ -28,6 +28,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from .api import (
     DRIVE_FILES_CREATE,
     DriveFile,
+    MisskeyApiError,
     MisskeyAuthenticationError,
     MisskeyError,
     MisskeyFileTooLargeError,
@@ -48,12 +49,20 @@ from .const import (
     RATE_LIMIT_MAX_WAIT,
 )
 from .coordinator import MisskeyDataUpdateCoordinator
+from .limits import (
+    UNKNOWN_TYPE,
+    UploadLimit,
+    file_type_allowed,
+    mime_type_matches,
+    upload_limit,
+)
 
 CHUNK_SIZE: Final = 64 * 1024
-# Misskey's own default maxFileSize, for servers whose meta does not say.
-DEFAULT_MAX_FILE_SIZE: Final = 262_144_000
 # A download fails when the other end sends nothing for this long.
 DOWNLOAD_TIMEOUT: Final = 30.0
+# As many redirects as aiohttp would follow by itself.
+MAX_REDIRECTS: Final = 10
+_REDIRECT_STATUSES: Final = frozenset({301, 302, 303, 307, 308})
 
 _SOURCES: Final = (ATTR_MEDIA_CONTENT_ID, ATTR_PATH, ATTR_URL)
 _CAMERA_PREFIX: Final = "media-source://camera/"
@@ -71,6 +80,8 @@ async def async_upload_attachments(
     hass: HomeAssistant,
     coordinator: MisskeyDataUpdateCoordinator,
     attachments: list[Mapping[str, Any]],
+    *,
+    accept: list[str] | None = None,
 ) -> list[DriveFile]:
     """Upload a note's attachments to the account's drive; return them in order.
 
@@ -90,7 +101,10 @@ async def async_upload_attachments(
     attachments, one source each, the alt text's length, allowed paths and URLs)
     is checked for all of them before the first upload. Files and downloads are
     streamed, never read whole, and refused as soon as they exceed the
-    server's ``maxFileSize``.
+    server's ``maxFileSize`` or the role's ``maxFileSizeMb``, whichever is
+    smaller. A source whose type the role may not upload (``uploadableFileTypes``)
+    or that ``accept`` (type patterns such as ``image/*``) excludes is refused
+    before any of its bytes are sent.
 
     Either every file is uploaded or none is kept: when an attachment fails,
     the files already uploaded by this call are deleted before the error is
@@ -100,7 +114,8 @@ async def async_upload_attachments(
 
     Raises ServiceValidationError for input to fix (too many attachments, not
     exactly one source, alt text too long, a path or URL not allowed, a file
-    larger than the server accepts) and HomeAssistantError when a source cannot
+    larger or of a type the server or the role does not accept) and
+    HomeAssistantError when a source cannot
     be read or the upload fails. The messages name the attachment by its
     1-based index and its source.
     """
@@ -113,16 +128,18 @@ async def async_upload_attachments(
                 "max": str(MAX_ATTACHMENTS),
             },
         )
+    limit = upload_limit(coordinator)
     checked = [
-        await _async_check(hass, coordinator, index, attachment)
+        await _async_check(hass, coordinator, index, attachment, limit, accept)
         for index, attachment in enumerate(attachments, 1)
     ]
-    max_size = coordinator.meta.max_file_size or DEFAULT_MAX_FILE_SIZE
     uploaded: list[DriveFile] = []
     try:
         for attachment in checked:
             # One at a time, so that the list holds what to delete on failure.
-            drive_file = await _async_upload(hass, coordinator, attachment, max_size)
+            drive_file = await _async_upload(
+                hass, coordinator, attachment, limit, accept
+            )
             uploaded.append(drive_file)
     except BaseException:
         await async_delete_files(coordinator, uploaded)
@@ -164,7 +181,7 @@ class _Attachment:
         except ValueError:
             # Not a URL at all (the error says so); still without its query.
             return self.value.partition("?")[0].partition("#")[0]
-        return str(url.with_user(None).with_query(None).with_fragment(None))
+        return _shown(url)
 
     def error(
         self, key: str, *, validation: bool = False, **placeholders: str
@@ -207,8 +224,15 @@ async def _async_check(
     coordinator: MisskeyDataUpdateCoordinator,
     index: int,
     attachment: Mapping[str, Any],
+    limit: UploadLimit,
+    accept: list[str] | None,
 ) -> _Attachment:
-    """Check what can be checked without reading the source."""
+    """Check what can be checked without reading the source.
+
+    A local file's size and type (from its name) are known without reading
+    it, so a file the server or the role would refuse stops the whole note
+    before any attachment is sent.
+    """
     sources = [key for key in _SOURCES if attachment.get(key) not in (None, "")]
     if len(sources) != 1:
         raise ServiceValidationError(
@@ -238,10 +262,20 @@ async def _async_check(
             length=str(len(alt_text)),
             max=str(alt_text_limit),
         )
-    if kind == ATTR_PATH and not await hass.async_add_executor_job(
-        hass.config.is_allowed_path, checked.value
-    ):
-        raise checked.error("path_not_allowed", validation=True)
+    if kind == ATTR_PATH:
+        if not await hass.async_add_executor_job(
+            hass.config.is_allowed_path, checked.value
+        ):
+            raise checked.error("path_not_allowed", validation=True)
+        size = await hass.async_add_executor_job(_file_size, checked.value)
+        try:
+            if size is not None and size > limit.max_size:
+                raise _too_large(limit)
+            _check_type(coordinator, mimetypes.guess_type(checked.value)[0], accept)
+        except _SourceError as err:
+            raise checked.error(
+                err.key, validation=err.validation, **err.placeholders
+            ) from None
     if kind == ATTR_URL:
         try:
             scheme = URL(checked.value).scheme
@@ -258,7 +292,8 @@ async def _async_upload(
     hass: HomeAssistant,
     coordinator: MisskeyDataUpdateCoordinator,
     attachment: _Attachment,
-    max_size: int,
+    limit: UploadLimit,
+    accept: list[str] | None,
 ) -> DriveFile:
     """Read one attachment's source and stream it to the drive.
 
@@ -268,9 +303,10 @@ async def _async_upload(
     """
 
     async def upload() -> DriveFile:
-        async with _async_open(hass, attachment, max_size) as source:
-            if source.size is not None and source.size > max_size:
-                raise _too_large(max_size)
+        async with _async_open(hass, attachment, limit) as source:
+            if source.size is not None and source.size > limit.max_size:
+                raise _too_large(limit)
+            _check_type(coordinator, source.content_type, accept)
             return await coordinator.client.upload_file(
                 name=attachment.name or source.name,
                 data=source.data,
@@ -282,7 +318,7 @@ async def _async_upload(
 
     try:
         return await coordinator.client.retry_rate_limited(
-            DRIVE_FILES_CREATE, upload, RATE_LIMIT_MAX_WAIT
+            upload, RATE_LIMIT_MAX_WAIT, endpoint=DRIVE_FILES_CREATE
         )
     except _SourceError as err:
         raise attachment.error(
@@ -304,25 +340,55 @@ async def _async_upload(
             "attachment_rate_limited", retry_after=str(round(wait))
         ) from err
     except MisskeyError as err:
+        if isinstance(err, MisskeyApiError) and err.code == "UNALLOWED_FILE_TYPE":
+            # The server found the type from the bytes, not from the name.
+            raise attachment.error("attachment_rejected_type") from err
         raise attachment.error("attachment_upload_failed", error=str(err)) from err
 
 
-def _too_large(max_size: int) -> _SourceError:
+def _too_large(limit: UploadLimit) -> _SourceError:
     return _SourceError(
-        "attachment_too_large", validation=True, max=f"{max_size / 1_048_576:g}"
+        "attachment_too_large_for_role" if limit.by_role else "attachment_too_large",
+        validation=True,
+        max=limit.max_mib,
     )
+
+
+def _check_type(
+    coordinator: MisskeyDataUpdateCoordinator,
+    content_type: str | None,
+    accept: list[str] | None,
+) -> None:
+    """Refuse a type the role may not upload, or the caller does not accept.
+
+    A source of unknown type is let through: the server finds the type from
+    the bytes, and its refusal is reported then.
+    """
+    if content_type is None or content_type == UNKNOWN_TYPE:
+        return
+    if not file_type_allowed(coordinator, content_type):
+        raise _SourceError(
+            "attachment_type_not_allowed", validation=True, type=content_type
+        )
+    if accept is not None and not mime_type_matches(content_type, accept):
+        raise _SourceError(
+            "attachment_type_not_accepted",
+            validation=True,
+            type=content_type,
+            accept=", ".join(accept),
+        )
 
 
 @contextlib.asynccontextmanager
 async def _async_open(
-    hass: HomeAssistant, attachment: _Attachment, max_size: int
+    hass: HomeAssistant, attachment: _Attachment, limit: UploadLimit
 ) -> AsyncIterator[_Source]:
     """Open the attachment's source; close it again afterwards."""
     if attachment.kind == ATTR_PATH:
         async with _async_open_file(hass, Path(attachment.value)) as source:
             yield source
     elif attachment.kind == ATTR_URL:
-        async with _async_open_url(hass, attachment.value, max_size) as source:
+        async with _async_open_url(hass, attachment.value, limit) as source:
             yield source
     else:
         async with _async_open_media(hass, attachment.value) as source:
@@ -413,6 +479,15 @@ async def _async_open_file(
         await hass.async_add_executor_job(file.close)
 
 
+def _file_size(path: str) -> int | None:
+    """Return the size of a regular file, or None; opening it reports why not (blocking)."""
+    try:
+        status = Path(path).stat()
+    except OSError:
+        return None
+    return status.st_size if stat.S_ISREG(status.st_mode) else None
+
+
 def _open_file(path: Path) -> tuple[IO[bytes], int, str | None]:
     """Open a regular file; return it, its size and its guessed type (blocking)."""
     file = path.open("rb")
@@ -436,26 +511,11 @@ async def _file_chunks(hass: HomeAssistant, file: IO[bytes]) -> AsyncIterator[by
 
 @contextlib.asynccontextmanager
 async def _async_open_url(
-    hass: HomeAssistant, url: str, max_size: int
+    hass: HomeAssistant, url: str, limit: UploadLimit
 ) -> AsyncIterator[_Source]:
-    """Start a download and stream its body, stopping it past ``max_size``."""
-    session = async_get_clientsession(hass)
-    try:
-        response = await session.get(
-            url,
-            # Compressed bodies would be decompressed: their length is unknown.
-            headers={"Accept-Encoding": "identity"},
-            timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=DOWNLOAD_TIMEOUT, sock_read=DOWNLOAD_TIMEOUT
-            ),
-        )
-    except (aiohttp.ClientError, TimeoutError) as err:
-        raise _SourceError("url_fetch_failed", error=_describe(err)) from err
+    """Start a download and stream its body, stopping it past the limit."""
+    response, final_url = await _async_get_following_redirects(hass, URL(url))
     async with response:
-        # A redirect must not lead out of the allowed URLs either, whatever
-        # the answer there was.
-        if not hass.config.is_allowed_external_url(str(response.url)):
-            raise _SourceError("url_not_allowed", validation=True)
         if response.status >= 400:
             raise _SourceError(
                 "url_fetch_failed", error=f"HTTP {response.status} {response.reason}"
@@ -463,9 +523,9 @@ async def _async_open_url(
         size = response.content_length
         if response.headers.get("Content-Encoding", "identity") != "identity":
             size = None
-        if size is not None and size > max_size:
-            raise _too_large(max_size)
-        name = URL(str(response.url)).name or "file"
+        if size is not None and size > limit.max_size:
+            raise _too_large(limit)
+        name = final_url.name or "file"
         content_type = (
             response.content_type if "Content-Type" in response.headers else None
         )
@@ -473,19 +533,69 @@ async def _async_open_url(
             name=name,
             content_type=content_type,
             size=size,
-            data=_download_chunks(response, max_size),
+            data=_download_chunks(response, limit),
         )
 
 
+async def _async_get_following_redirects(
+    hass: HomeAssistant, url: URL
+) -> tuple[aiohttp.ClientResponse, URL]:
+    """GET ``url``, following redirects that stay within the allowed URLs.
+
+    Every hop is checked before it is requested: a redirect out of
+    ``allowlist_external_urls`` must not reach the host it points to at all
+    (it could be a service on the local network that the URL's owner should
+    not be able to make Home Assistant call).
+    """
+    session = async_get_clientsession(hass)
+    for hop in range(MAX_REDIRECTS + 1):
+        if not hass.config.is_allowed_external_url(str(url)):
+            if not hop:
+                raise _SourceError("url_not_allowed", validation=True)
+            raise _SourceError(
+                "url_redirect_not_allowed", validation=True, target=_shown(url)
+            )
+        try:
+            response = await session.get(
+                url,
+                allow_redirects=False,
+                # Compressed bodies would be decompressed: their length is unknown.
+                headers={"Accept-Encoding": "identity"},
+                timeout=aiohttp.ClientTimeout(
+                    total=None,
+                    sock_connect=DOWNLOAD_TIMEOUT,
+                    sock_read=DOWNLOAD_TIMEOUT,
+                ),
+            )
+        except (aiohttp.ClientError, TimeoutError) as err:
+            raise _SourceError("url_fetch_failed", error=_describe(err)) from err
+        location = response.headers.get("Location")
+        if response.status not in _REDIRECT_STATUSES or location is None:
+            return response, url
+        response.release()
+        try:
+            url = url.join(URL(location))
+        except ValueError as err:
+            raise _SourceError(
+                "url_fetch_failed", error=f"invalid redirect to {location!r}"
+            ) from err
+    raise _SourceError("url_fetch_failed", error=f"more than {MAX_REDIRECTS} redirects")
+
+
+def _shown(url: URL) -> str:
+    """Return a URL as messages show it: without query or user, which may be secret."""
+    return str(url.with_user(None).with_query(None).with_fragment(None))
+
+
 async def _download_chunks(
-    response: aiohttp.ClientResponse, max_size: int
+    response: aiohttp.ClientResponse, limit: UploadLimit
 ) -> AsyncIterator[bytes]:
     received = 0
     try:
         async for chunk in response.content.iter_chunked(CHUNK_SIZE):
             received += len(chunk)
-            if received > max_size:
-                raise _too_large(max_size)
+            if received > limit.max_size:
+                raise _too_large(limit)
             yield chunk
     except (aiohttp.ClientError, TimeoutError) as err:
         raise _SourceError("url_fetch_failed", error=_describe(err)) from err

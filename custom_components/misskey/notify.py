@@ -14,11 +14,17 @@ from homeassistant.components.notify import (
     NotifyEntity,
     NotifyEntityFeature,
 )
+
+# Internal to notify, and the only way to drop a service object from its list
+# (tests/test_init.py fails when it changes). Its public async_reset_platform
+# would also stop notify from hearing any later discovery, of every
+# integration, so an account loaded again would get no service.
 from homeassistant.components.notify.legacy import NOTIFY_SERVICES
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import ConfigType, DiscoveryInfoType
+from homeassistant.util.hass_dict import HassKey
 
 from .const import ATTR_RECIPIENTS, DOMAIN
 from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
@@ -28,6 +34,11 @@ from .post import NOTE_OPTIONS, async_post_note, compose_text
 PARALLEL_UPDATES = 0
 
 CONF_ENTRY_ID = "entry_id"
+
+# Entry ID -> the notify service made for it, to remove it on unload.
+_SERVICES: HassKey[dict[str, MisskeyNotificationService]] = HassKey(
+    f"{DOMAIN}_notify_services"
+)
 
 NOTIFY_DATA_SCHEMA = probatio.Schema(NOTE_OPTIONS)
 
@@ -72,18 +83,22 @@ async def async_get_service(
     )
     if entry is None or not hasattr(entry, "runtime_data"):
         return None
-    return MisskeyNotificationService(entry)
+    service = MisskeyNotificationService(entry)
+    hass.data.setdefault(_SERVICES, {})[entry.entry_id] = service
+    return service
 
 
 async def async_unload_service(hass: HomeAssistant, entry: MisskeyConfigEntry) -> None:
     """Remove the entry's notify service; notify has no config entry support for it."""
+    if (service := hass.data.get(_SERVICES, {}).pop(entry.entry_id, None)) is None:
+        return
+    await service.async_unregister_services()
+    # Else notify would keep the object, and each reload add one more.
     services: list[BaseNotificationService] = hass.data.get(NOTIFY_SERVICES, {}).get(
         DOMAIN, []
     )
-    for service in list(services):
-        if isinstance(service, MisskeyNotificationService) and service.entry is entry:
-            await service.async_unregister_services()
-            services.remove(service)
+    if service in services:
+        services.remove(service)
 
 
 class MisskeyNotificationService(BaseNotificationService):

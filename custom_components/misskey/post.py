@@ -12,7 +12,7 @@ import probatio
 from yarl import URL
 
 from homeassistant.core import HomeAssistant
-from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import config_validation as cv
 import homeassistant.util.dt as dt_util
 
@@ -27,6 +27,7 @@ from .api import (
     MisskeyRateLimitError,
     MisskeyServerError,
     Note,
+    ScheduledNote,
 )
 from .const import (
     ATTR_CHANNEL,
@@ -42,6 +43,7 @@ from .const import (
     ATTR_RECIPIENTS,
     ATTR_RENOTE,
     ATTR_REPLY_TO,
+    ATTR_SCHEDULED_AT,
     ATTR_SENSITIVE,
     ATTR_VISIBILITY,
     DOMAIN,
@@ -53,12 +55,21 @@ from .const import (
     VISIBILITIES,
 )
 from .coordinator import MisskeyDataUpdateCoordinator
+from .errors import validation_error
+from .limits import Scheduling, policies
 from .media import async_delete_files, async_upload_attachments
+from .schedule import Schedule, async_check_schedule_room, validate_schedule
 
 _LOGGER = logging.getLogger(__name__)
 
-_RECIPIENT_RE = re.compile(r"@?(?P<username>\w+)(?:@(?P<host>[\w.:-]+))?")
+# A user as recipients and the account actions take them: @user or @user@host.
+ACCT_RE = re.compile(r"@?(?P<username>\w+)(?:@(?P<host>[\w.:-]+))?")
 _NOTE_ID_RE = re.compile(r"[0-9A-Za-z]+")
+# A mention as MFM finds one: not inside a word, a user name, maybe a host.
+_MENTION_RE = re.compile(
+    r"(?<![0-9A-Za-z])@([0-9A-Za-z_]+(?:-[0-9A-Za-z_]+)*)"
+    r"(?:@([0-9A-Za-z.-]*[0-9A-Za-z](?::[0-9]+)?))?"
+)
 
 ATTACHMENT_SCHEMA = probatio.Schema(
     {
@@ -100,6 +111,7 @@ NOTE_OPTIONS: dict[Any, Any] = {
     probatio.Optional(ATTR_POLL): POLL_SCHEMA,
     probatio.Optional(ATTR_MEDIA): probatio.All(cv.ensure_list, [ATTACHMENT_SCHEMA]),
     probatio.Optional(ATTR_SENSITIVE): cv.boolean,
+    probatio.Optional(ATTR_SCHEDULED_AT): cv.datetime,
 }
 
 # notes/create errors users can act on; the rest are reported with Misskey's own words.
@@ -117,6 +129,15 @@ NAMED_NOTE_ERRORS = frozenset(
     }
 )
 
+# What scheduling refuses, by the translation key users read.
+_SCHEDULE_ERRORS = {
+    "TOO_MANY_SCHEDULED_NOTES": "scheduled_note_limit_reached",
+    "SCHEDULE_NOTE_MAX": "scheduled_note_limit_reached",
+    "TOO_MANY_DRAFTS": "too_many_drafts_reached",
+    "SCHEDULED_AT_MUST_BE_IN_FUTURE": "scheduled_at_passed",
+    "CANNOT_CREATE_ALREADY_EXPIRED_SCHEDULE": "scheduled_at_passed",
+}
+
 
 class NoteOutcomeUnknownError(HomeAssistantError):
     """The request left, but whether Misskey posted the note is not known."""
@@ -129,14 +150,6 @@ def compose_text(message: str | None, title: str | None) -> str | None:
     if title:
         return f"**{title}**"
     return message
-
-
-def _validation_error(key: str, **placeholders: Any) -> ServiceValidationError:
-    return ServiceValidationError(
-        translation_domain=DOMAIN,
-        translation_key=key,
-        translation_placeholders={k: str(v) for k, v in placeholders.items()},
-    )
 
 
 def note_params(
@@ -157,14 +170,14 @@ def note_params(
         params["visibility"] = visibility
     if options.get(ATTR_RECIPIENTS):
         if visibility not in (None, "specified"):
-            raise _validation_error("recipients_need_specified", visibility=visibility)
+            raise validation_error("recipients_need_specified", visibility=visibility)
         params["visibility"] = "specified"
     if (local_only := options.get(ATTR_LOCAL_ONLY)) is not None:
         params["localOnly"] = local_only
     if (reply_to := options.get(ATTR_REPLY_TO)) is not None:
-        params["replyId"] = _note_id(coordinator, ATTR_REPLY_TO, reply_to)
+        params["replyId"] = note_id_from_reference(coordinator, ATTR_REPLY_TO, reply_to)
     if (renote := options.get(ATTR_RENOTE)) is not None:
-        params["renoteId"] = _note_id(coordinator, ATTR_RENOTE, renote)
+        params["renoteId"] = note_id_from_reference(coordinator, ATTR_RENOTE, renote)
     if (channel := options.get(ATTR_CHANNEL)) is not None:
         params["channelId"] = channel
     if (acceptance := options.get(ATTR_REACTION_ACCEPTANCE)) is not None:
@@ -174,7 +187,9 @@ def note_params(
     return params
 
 
-def _note_id(coordinator: MisskeyDataUpdateCoordinator, field: str, value: str) -> str:
+def note_id_from_reference(
+    coordinator: MisskeyDataUpdateCoordinator, field: str, value: str
+) -> str:
     """Return the note ID of an ID or of a note URL of this instance."""
     if "://" in value:
         url = URL(value)
@@ -188,7 +203,7 @@ def _note_id(coordinator: MisskeyDataUpdateCoordinator, field: str, value: str) 
             return parts[1]
     elif _NOTE_ID_RE.fullmatch(value):
         return value
-    raise _validation_error(
+    raise validation_error(
         "invalid_note_reference",
         field=field,
         value=value,
@@ -199,14 +214,12 @@ def _note_id(coordinator: MisskeyDataUpdateCoordinator, field: str, value: str) 
 def _poll(poll: Mapping[str, Any]) -> dict[str, Any]:
     choices: list[str] = poll[ATTR_CHOICES]
     if not 2 <= len(choices) <= MAX_POLL_CHOICES:
-        raise _validation_error(
-            "poll_choices", count=len(choices), max=MAX_POLL_CHOICES
-        )
+        raise validation_error("poll_choices", count=len(choices), max=MAX_POLL_CHOICES)
     if len(set(choices)) != len(choices):
-        raise _validation_error("poll_choices_unique")
+        raise validation_error("poll_choices_unique")
     for choice in choices:
         if not 1 <= len(choice) <= MAX_POLL_CHOICE_LENGTH:
-            raise _validation_error(
+            raise validation_error(
                 "poll_choice_length", choice=choice, max=MAX_POLL_CHOICE_LENGTH
             )
     result: dict[str, Any] = {"choices": choices, "multiple": poll[ATTR_MULTIPLE]}
@@ -221,7 +234,7 @@ def _poll(poll: Mapping[str, Any]) -> dict[str, Any]:
             else dt_util.as_utc(ends_at.replace(tzinfo=dt_util.get_default_time_zone()))
         )
         if ends_at <= dt_util.utcnow():
-            raise _validation_error("poll_ended", ends_at=ends_at.isoformat())
+            raise validation_error("poll_ended", ends_at=ends_at.isoformat())
         result["expiresAt"] = int(ends_at.timestamp() * 1000)
     return result
 
@@ -237,15 +250,48 @@ def validate_note(
     if not (text and text.strip()) and not (
         attachments or params.get("poll") or params.get("renoteId")
     ):
-        raise _validation_error("empty_note")
+        raise validation_error("empty_note")
     # Misskey counts code points, as Python's len does.
     limit = coordinator.meta.max_note_text_length
     if text is not None and len(text) > limit:
-        raise _validation_error("text_too_long", length=len(text), max=limit)
+        raise validation_error("text_too_long", length=len(text), max=limit)
     cw: str | None = params.get("cw")
     cw_limit = coordinator.meta.raw.get("maxCwLength", MAX_CW_LENGTH)
     if cw is not None and not 1 <= len(cw) <= cw_limit:
-        raise _validation_error("cw_too_long", length=len(cw), max=cw_limit)
+        raise validation_error("cw_too_long", length=len(cw), max=cw_limit)
+    _validate_role(coordinator, params)
+
+
+def _validate_role(
+    coordinator: MisskeyDataUpdateCoordinator, params: Mapping[str, Any]
+) -> None:
+    """Refuse what the account's role does not allow.
+
+    Misskey would quietly post a public note as home when the role may not
+    post publicly (channel notes excepted), so an explicit public is refused.
+    Mentions are counted as MFM finds them; Misskey counts only the users it
+    finds, so it may allow a note this refuses only when some named users do
+    not exist.
+    """
+    if (role := policies(coordinator)) is None:
+        return
+    if (
+        role.can_public_note is False
+        and params.get("visibility") == "public"
+        and params.get("channelId") is None
+    ):
+        raise validation_error("public_not_allowed")
+    text: str | None = params.get("text")
+    if role.mention_limit is not None and text:
+        own_host = URL(coordinator.client.url).host_port_subcomponent
+        mentioned: set[tuple[str, str | None]] = set()
+        for user, host in _MENTION_RE.findall(text):
+            host = host.lower()
+            mentioned.add((user.lower(), None if host in ("", own_host) else host))
+        if len(mentioned) > role.mention_limit:
+            raise validation_error(
+                "too_many_mentions", count=len(mentioned), max=role.mention_limit
+            )
 
 
 async def async_post_note(
@@ -253,14 +299,21 @@ async def async_post_note(
     coordinator: MisskeyDataUpdateCoordinator,
     text: str | None,
     options: Mapping[str, Any],
-) -> Note:
-    """Validate, resolve recipients, upload attachments, then post the note once."""
+) -> Note | ScheduledNote:
+    """Validate, resolve recipients, upload attachments, then post the note once.
+
+    With ``scheduled_at`` the server posts it later: the answer is then the
+    scheduled note, not a note.
+    """
     params = note_params(coordinator, text, options)
     attachments: list[Mapping[str, Any]] = [
         {ATTR_SENSITIVE: options.get(ATTR_SENSITIVE, False), **item}
         for item in options.get(ATTR_MEDIA, [])
     ]
     validate_note(coordinator, params, attachments=len(attachments))
+    schedule = validate_schedule(coordinator, params, options)
+    if schedule is not None:
+        await async_check_schedule_room(coordinator, schedule)
     if recipients := options.get(ATTR_RECIPIENTS):
         params["visibleUserIds"] = await _async_resolve_recipients(
             coordinator, recipients
@@ -270,6 +323,8 @@ async def async_post_note(
         files = await async_upload_attachments(hass, coordinator, attachments)
         params["fileIds"] = [drive_file.id for drive_file in files]
     try:
+        if schedule is not None:
+            return await async_create_scheduled_note(coordinator, params, schedule)
         return await async_create_note(coordinator, params)
     except NoteOutcomeUnknownError:
         # The note may exist and show these files: keep them.
@@ -286,8 +341,8 @@ async def _async_resolve_recipients(
     own_host = URL(coordinator.client.url).host_port_subcomponent
     user_ids: list[str] = []
     for recipient in recipients:
-        if not (match := _RECIPIENT_RE.fullmatch(recipient.strip())):
-            raise _validation_error("invalid_recipient", recipient=recipient)
+        if not (match := ACCT_RE.fullmatch(recipient.strip())):
+            raise validation_error("invalid_recipient", recipient=recipient)
         host = match["host"]
         if host is not None and host.lower() == own_host:
             host = None
@@ -295,7 +350,7 @@ async def _async_resolve_recipients(
             user = await coordinator.client.user(match["username"], host)
         except MisskeyApiError as err:
             if err.code == "NO_SUCH_USER":
-                raise _validation_error(
+                raise validation_error(
                     "recipient_not_found", recipient=recipient
                 ) from err
             raise _post_error(coordinator, err) from err
@@ -333,6 +388,56 @@ async def async_create_note(
         raise _post_error(coordinator, err) from err
 
 
+async def async_create_scheduled_note(
+    coordinator: MisskeyDataUpdateCoordinator,
+    params: Mapping[str, Any],
+    schedule: Schedule,
+) -> ScheduledNote:
+    """Have the server post a note later, waiting out rate limits; never twice.
+
+    A refused permission names the permission instead of starting
+    re-authentication: the credential itself works.
+    """
+    client = coordinator.client
+    if schedule.method is Scheduling.DRAFTS:
+        send = client.create_scheduled_draft
+    else:
+        send = client.schedule_note
+    try:
+        return await client.retry_rate_limited(
+            lambda: send(params, schedule.at), RATE_LIMIT_MAX_WAIT
+        )
+    except MisskeyPermissionDeniedError as err:
+        raise HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="missing_permission",
+            translation_placeholders={
+                "account": coordinator.config_entry.title,
+                "permission": schedule.permission,
+            },
+        ) from err
+    except MisskeyApiError as err:
+        if (key := _SCHEDULE_ERRORS.get(err.code or "")) is None:
+            raise _scheduled_error(coordinator, err) from err
+        raise HomeAssistantError(
+            translation_domain=DOMAIN, translation_key=key
+        ) from err
+    except MisskeyError as err:
+        raise _scheduled_error(coordinator, err) from err
+
+
+def _scheduled_error(
+    coordinator: MisskeyDataUpdateCoordinator, err: MisskeyError
+) -> HomeAssistantError:
+    if isinstance(err, MisskeyRateLimitError):
+        return HomeAssistantError(
+            translation_domain=DOMAIN,
+            translation_key="rate_limited",
+            translation_placeholders={"retry_after": str(round(err.retry_after or 0))},
+        )
+    return _post_error(coordinator, err)
+
+
 def _post_error(
     coordinator: MisskeyDataUpdateCoordinator, err: MisskeyError
 ) -> HomeAssistantError:
@@ -346,7 +451,7 @@ def _post_error(
         )
         return HomeAssistantError(translation_domain=DOMAIN, translation_key=key)
     if isinstance(err, MisskeyInvalidParamError):
-        return _validation_error(
+        return validation_error(
             "invalid_parameter",
             param=(err.param or "?").removeprefix("#/properties/"),
             reason=err.reason or err.message or "",

@@ -1,12 +1,14 @@
-"""Sensors of a Misskey account: followers, following and notes."""
+"""Sensors of a Misskey account: its counts, its last note, unread notifications."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import override
 
 from homeassistant.components.sensor import (
+    SensorDeviceClass,
     SensorEntity,
     SensorEntityDescription,
     SensorStateClass,
@@ -18,6 +20,7 @@ from homeassistant.helpers.typing import StateType
 from .api import Account
 from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
 from .entity import MisskeyEntity
+from .listener import MisskeyListener, unread_notifications
 
 # The coordinator reads the account for all of them.
 PARALLEL_UPDATES = 0
@@ -27,11 +30,11 @@ PARALLEL_UPDATES = 0
 class MisskeySensorEntityDescription(SensorEntityDescription):
     """Describes a sensor of the account."""
 
-    value_fn: Callable[[Account], StateType]
+    value_fn: Callable[[Account], StateType | datetime]
 
 
 # Misskey's `i` has no diagnostic value worth a sensor of its own (the server's
-# version is the device's software version), so there are only these three.
+# version is the device's software version), so there are only these.
 SENSORS: tuple[MisskeySensorEntityDescription, ...] = (
     MisskeySensorEntityDescription(
         key="followers",
@@ -51,6 +54,12 @@ SENSORS: tuple[MisskeySensorEntityDescription, ...] = (
         state_class=SensorStateClass.TOTAL,
         value_fn=lambda account: account.notes_count,
     ),
+    MisskeySensorEntityDescription(
+        key="last_note",
+        translation_key="last_note",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        value_fn=lambda account: account.last_note_at,
+    ),
 )
 
 
@@ -60,9 +69,15 @@ async def async_setup_entry(
     async_add_entities: AddConfigEntryEntitiesCallback,
 ) -> None:
     """Add the sensors of the account."""
+    data = entry.runtime_data
     async_add_entities(
-        MisskeySensorEntity(entry.runtime_data.coordinator, description)
-        for description in SENSORS
+        [
+            *(
+                MisskeySensorEntity(data.coordinator, description)
+                for description in SENSORS
+            ),
+            MisskeyUnreadNotificationsSensor(data.coordinator, data.listener),
+        ]
     )
 
 
@@ -82,6 +97,38 @@ class MisskeySensorEntity(MisskeyEntity, SensorEntity):
 
     @property
     @override
-    def native_value(self) -> StateType:
-        """Return the count from the last read of the account."""
+    def native_value(self) -> StateType | datetime:
+        """Return the value from the last read of the account."""
         return self.entity_description.value_fn(self.coordinator.data)
+
+
+class MisskeyUnreadNotificationsSensor(MisskeyEntity, SensorEntity):
+    """Unread notifications: read with the account, then counted live while listening."""
+
+    _attr_translation_key = "unread_notifications"
+    _attr_state_class = SensorStateClass.MEASUREMENT
+
+    def __init__(
+        self,
+        coordinator: MisskeyDataUpdateCoordinator,
+        listener: MisskeyListener | None,
+    ) -> None:
+        """Make the sensor of the account."""
+        super().__init__(coordinator, "unread_notifications")
+        self._listener = listener
+
+    async def async_added_to_hass(self) -> None:
+        """Follow the listener's count too."""
+        await super().async_added_to_hass()
+        if self._listener is not None:
+            self.async_on_remove(
+                self._listener.async_add_state_listener(self.async_write_ha_state)
+            )
+
+    @property
+    @override
+    def native_value(self) -> StateType:
+        """Return the count, if the server tells it."""
+        if self._listener is not None:
+            return self._listener.unread_notifications
+        return unread_notifications(self.coordinator.data)

@@ -1,6 +1,9 @@
-"""The misskey.post action."""
+"""The actions: misskey.post and the account actions."""
 
 from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
 
 import probatio
 
@@ -15,8 +18,48 @@ from homeassistant.core import (
 from homeassistant.helpers import config_validation as cv, service
 from homeassistant.util.json import JsonValueType
 
-from .const import ATTR_TEXT, DOMAIN, SERVICE_POST
-from .coordinator import MisskeyConfigEntry
+from .account import (
+    account_response,
+    async_get_account,
+    async_mute_account,
+    async_unmute_account,
+    async_update_profile,
+)
+from .api import ScheduledNote
+from .const import (
+    ATTR_ACCOUNT,
+    ATTR_AVATAR,
+    ATTR_BANNER,
+    ATTR_BIRTHDAY,
+    ATTR_DELETE_AVATAR,
+    ATTR_DELETE_BANNER,
+    ATTR_DESCRIPTION,
+    ATTR_DURATION,
+    ATTR_FIELDS,
+    ATTR_FILE_NAME,
+    ATTR_IS_BOT,
+    ATTR_IS_CAT,
+    ATTR_IS_LOCKED,
+    ATTR_LANG,
+    ATTR_LOCATION,
+    ATTR_MEDIA_CONTENT_ID,
+    ATTR_NOTE,
+    ATTR_PATH,
+    ATTR_REACTION,
+    ATTR_TEXT,
+    ATTR_URL,
+    ATTR_VALUE,
+    DOMAIN,
+    SERVICE_DELETE_NOTE,
+    SERVICE_GET_ACCOUNT,
+    SERVICE_MUTE_ACCOUNT,
+    SERVICE_POST,
+    SERVICE_REACT,
+    SERVICE_UNMUTE_ACCOUNT,
+    SERVICE_UPDATE_PROFILE,
+)
+from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
+from .notes import async_delete_note, async_react
 from .post import NOTE_OPTIONS, async_post_note
 
 SERVICE_POST_SCHEMA = probatio.Schema(
@@ -24,6 +67,95 @@ SERVICE_POST_SCHEMA = probatio.Schema(
         probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
         probatio.Optional(ATTR_TEXT): cv.string,
         **NOTE_OPTIONS,
+    }
+)
+SERVICE_REACT_SCHEMA = probatio.Schema(
+    {
+        probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        probatio.Required(ATTR_NOTE): cv.string,
+        probatio.Required(ATTR_REACTION): cv.string,
+    }
+)
+SERVICE_DELETE_NOTE_SCHEMA = probatio.Schema(
+    {
+        probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        probatio.Required(ATTR_NOTE): cv.string,
+    }
+)
+
+SERVICE_GET_ACCOUNT_SCHEMA = probatio.Schema(
+    {
+        probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        probatio.Optional(ATTR_ACCOUNT): cv.string,
+    }
+)
+SERVICE_MUTE_ACCOUNT_SCHEMA = probatio.Schema(
+    {
+        probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        probatio.Required(ATTR_ACCOUNT): cv.string,
+        probatio.Optional(ATTR_DURATION): probatio.All(
+            cv.time_period, probatio.Range(min=timedelta(seconds=1))
+        ),
+    }
+)
+SERVICE_UNMUTE_ACCOUNT_SCHEMA = probatio.Schema(
+    {
+        probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        probatio.Required(ATTR_ACCOUNT): cv.string,
+    }
+)
+
+
+def _date_or_clear(value: Any) -> date | None:
+    """Return a date; empty clears it."""
+    if value in (None, ""):
+        return None
+    return cv.date(value)
+
+
+# An avatar or banner: one source, as an attachment of misskey.post has.
+IMAGE_SCHEMA = probatio.Schema(
+    {
+        probatio.Exclusive(ATTR_MEDIA_CONTENT_ID, "source"): cv.string,
+        probatio.Exclusive(ATTR_PATH, "source"): cv.string,
+        probatio.Exclusive(ATTR_URL, "source"): cv.url,
+        probatio.Optional("media_content_type"): cv.string,
+        probatio.Optional("metadata"): dict,
+        probatio.Optional(ATTR_FILE_NAME): cv.string,
+    }
+)
+PROFILE_FIELD_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(ATTR_FILE_NAME): cv.string,
+        probatio.Required(ATTR_VALUE): cv.string,
+    }
+)
+SERVICE_UPDATE_PROFILE_SCHEMA = probatio.Schema(
+    {
+        probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
+        probatio.Optional(ATTR_FILE_NAME): cv.string,
+        probatio.Optional(ATTR_DESCRIPTION): cv.string,
+        probatio.Optional(ATTR_LOCATION): cv.string,
+        probatio.Optional(ATTR_BIRTHDAY): _date_or_clear,
+        probatio.Optional(ATTR_LANG): cv.string,
+        probatio.Optional(ATTR_IS_LOCKED): cv.boolean,
+        probatio.Optional(ATTR_IS_BOT): cv.boolean,
+        probatio.Optional(ATTR_IS_CAT): cv.boolean,
+        probatio.Optional(ATTR_FIELDS): probatio.All(
+            cv.ensure_list, [PROFILE_FIELD_SCHEMA]
+        ),
+        probatio.Exclusive(
+            ATTR_AVATAR, "avatar", msg="give avatar or delete_avatar, not both"
+        ): IMAGE_SCHEMA,
+        probatio.Exclusive(
+            ATTR_DELETE_AVATAR, "avatar", msg="give avatar or delete_avatar, not both"
+        ): cv.boolean,
+        probatio.Exclusive(
+            ATTR_BANNER, "banner", msg="give banner or delete_banner, not both"
+        ): IMAGE_SCHEMA,
+        probatio.Exclusive(
+            ATTR_DELETE_BANNER, "banner", msg="give banner or delete_banner, not both"
+        ): cv.boolean,
     }
 )
 
@@ -38,18 +170,78 @@ def async_setup_services(hass: HomeAssistant) -> None:
         schema=SERVICE_POST_SCHEMA,
         supports_response=SupportsResponse.OPTIONAL,
     )
+    hass.services.async_register(
+        DOMAIN, SERVICE_REACT, _async_react, schema=SERVICE_REACT_SCHEMA
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_DELETE_NOTE,
+        _async_delete_note,
+        schema=SERVICE_DELETE_NOTE_SCHEMA,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_GET_ACCOUNT,
+        _async_get_account,
+        schema=SERVICE_GET_ACCOUNT_SCHEMA,
+        supports_response=SupportsResponse.ONLY,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_MUTE_ACCOUNT,
+        _async_mute_account,
+        schema=SERVICE_MUTE_ACCOUNT_SCHEMA,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_UNMUTE_ACCOUNT,
+        _async_unmute_account,
+        schema=SERVICE_UNMUTE_ACCOUNT_SCHEMA,
+    )
+    hass.services.async_register(
+        DOMAIN,
+        SERVICE_UPDATE_PROFILE,
+        _async_update_profile,
+        schema=SERVICE_UPDATE_PROFILE_SCHEMA,
+        supports_response=SupportsResponse.OPTIONAL,
+    )
+
+
+def _coordinator(call: ServiceCall) -> MisskeyDataUpdateCoordinator:
+    """Return the account the action names, or the only one."""
+    entry: MisskeyConfigEntry = service.async_get_config_entry(
+        call.hass, DOMAIN, call.data.get(ATTR_CONFIG_ENTRY_ID)
+    )
+    return entry.runtime_data.coordinator
+
+
+async def _async_react(call: ServiceCall) -> None:
+    """React to a note."""
+    await async_react(
+        _coordinator(call), call.data[ATTR_NOTE], call.data[ATTR_REACTION]
+    )
+
+
+async def _async_delete_note(call: ServiceCall) -> None:
+    """Delete a note of the account."""
+    await async_delete_note(_coordinator(call), call.data[ATTR_NOTE])
 
 
 async def _async_post(call: ServiceCall) -> ServiceResponse:
     """Post a note and return it, so a later step can reply to it."""
-    entry: MisskeyConfigEntry = service.async_get_config_entry(
-        call.hass, DOMAIN, call.data.get(ATTR_CONFIG_ENTRY_ID)
-    )
     note = await async_post_note(
-        call.hass, entry.runtime_data.coordinator, call.data.get(ATTR_TEXT), call.data
+        call.hass, _coordinator(call), call.data.get(ATTR_TEXT), call.data
     )
     file_ids: list[JsonValueType] = list(note.file_ids)
+    if isinstance(note, ScheduledNote):
+        return {
+            "scheduled": True,
+            "draft_id": note.id,
+            "scheduled_at": note.scheduled_at.isoformat(),
+            "file_ids": file_ids,
+        }
     return {
+        "scheduled": False,
         "id": note.id,
         "url": note.url,
         "created_at": note.created_at,
@@ -59,3 +251,31 @@ async def _async_post(call: ServiceCall) -> ServiceResponse:
         "cw": note.cw,
         "file_ids": file_ids,
     }
+
+
+async def _async_get_account(call: ServiceCall) -> ServiceResponse:
+    """Return an account's profile."""
+    coordinator = _coordinator(call)
+    account = await async_get_account(coordinator, call.data.get(ATTR_ACCOUNT))
+    return account_response(coordinator, account)
+
+
+async def _async_mute_account(call: ServiceCall) -> None:
+    """Mute an account."""
+    await async_mute_account(
+        _coordinator(call), call.data[ATTR_ACCOUNT], call.data.get(ATTR_DURATION)
+    )
+
+
+async def _async_unmute_account(call: ServiceCall) -> None:
+    """Stop muting an account."""
+    await async_unmute_account(_coordinator(call), call.data[ATTR_ACCOUNT])
+
+
+async def _async_update_profile(call: ServiceCall) -> ServiceResponse:
+    """Change the account's profile and return it."""
+    coordinator = _coordinator(call)
+    account = await async_update_profile(call.hass, coordinator, call.data)
+    if not call.return_response:
+        return None
+    return account_response(coordinator, account)

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from .harness import ARTIFACTS, HomeAssistantProcess, launch_browser, login, screenshot
+from .harness import (
+    ARTIFACTS,
+    FakeMisskeyThread,
+    HomeAssistantProcess,
+    launch_browser,
+    login,
+    screenshot,
+)
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Playwright
@@ -125,3 +132,13 @@ def page(
     if report is not None and report.failed:
         screenshot(page, f"FAILED-{request.node.name}")
     context.close()
+
+
+@pytest.fixture
+def fake_misskey() -> Generator[FakeMisskeyThread]:
+    """Run a fake Misskey on loopback, reachable by the browser and by hass."""
+    pytest.importorskip("tests.misskey_server")
+    server = FakeMisskeyThread()
+    server.start()
+    yield server
+    server.stop()

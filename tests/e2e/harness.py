@@ -233,7 +233,10 @@ class HomeAssistantProcess:
             try:
                 http_request("GET", f"{self.base_url}/api/onboarding", timeout=5)
                 break
-            except OSError, HttpError:
+            except HttpError:
+                # Once onboarded, Home Assistant answers 404 there: it is up.
+                break
+            except OSError:
                 pass
             if time.monotonic() > deadline:
                 self.stop()

@@ -16,7 +16,6 @@ pictures to docs/ (see harness.doc_screenshot).
 
 from __future__ import annotations
 
-from collections.abc import Generator
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -39,16 +38,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 # The size of the README's pictures.
 DOC_VIEWPORT = {"width": 1000, "height": 640}
-
-
-@pytest.fixture
-def fake_misskey() -> Generator[FakeMisskeyThread]:
-    """Run a fake Misskey on loopback, reachable by the browser and by hass."""
-    pytest.importorskip("tests.misskey_server")
-    server = FakeMisskeyThread()
-    server.start()
-    yield server
-    server.stop()
 
 
 def notes(fake_misskey: FakeMisskeyThread) -> list[dict[str, Any]]:

@@ -8,11 +8,14 @@ from .client import (
     DEFAULT_MAX_NOTE_TEXT_LENGTH,
     DEFAULT_TIMEOUT,
     DEFAULT_UPLOAD_TIMEOUT,
+    DRAFTS_PAGE,
     DRIVE_FILES_CREATE,
     NOTES_CREATE,
     MisskeyClient,
     credential_from_access_token,
+    instance_host,
     normalize_url,
+    scheme_assumed,
 )
 from .errors import (
     MisskeyApiError,
@@ -29,16 +32,31 @@ from .errors import (
     MisskeyResponseError,
     MisskeyServerError,
     MisskeySessionPendingError,
+    MisskeyStreamRefusedError,
     MisskeyTimeoutError,
     MisskeyUploadSourceError,
 )
-from .models import Account, App, AuthSession, DriveFile, Meta, Note, UserKey
+from .models import (
+    Account,
+    App,
+    AuthSession,
+    DriveFile,
+    Meta,
+    Note,
+    Notification,
+    ProfileField,
+    RolePolicies,
+    ScheduledNote,
+    UserKey,
+)
+from .stream import MisskeyStream, StreamEvent
 from .upload import UPLOAD_CHUNK_SIZE, UploadData
 
 __all__ = [
     "DEFAULT_MAX_NOTE_TEXT_LENGTH",
     "DEFAULT_TIMEOUT",
     "DEFAULT_UPLOAD_TIMEOUT",
+    "DRAFTS_PAGE",
     "DRIVE_FILES_CREATE",
     "NOTES_CREATE",
     "UPLOAD_CHUNK_SIZE",
@@ -62,11 +80,20 @@ __all__ = [
     "MisskeyResponseError",
     "MisskeyServerError",
     "MisskeySessionPendingError",
+    "MisskeyStream",
+    "MisskeyStreamRefusedError",
     "MisskeyTimeoutError",
     "MisskeyUploadSourceError",
     "Note",
+    "Notification",
+    "ProfileField",
+    "RolePolicies",
+    "ScheduledNote",
+    "StreamEvent",
     "UploadData",
     "UserKey",
     "credential_from_access_token",
+    "instance_host",
     "normalize_url",
+    "scheme_assumed",
 ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping
 from contextvars import ContextVar
+from datetime import datetime
 import hashlib
 import ipaddress
 import logging
@@ -24,11 +25,22 @@ from .errors import (
     MisskeyConnectionError,
     MisskeyRateLimitError,
     MisskeyResponseError,
+    MisskeyServerError,
     MisskeyTimeoutError,
     decode_answer,
 )
 from .gate import RateLimitGate, Turn
-from .models import Account, App, AuthSession, DriveFile, Meta, Note, UserKey
+from .models import (
+    Account,
+    App,
+    AuthSession,
+    DriveFile,
+    Meta,
+    Note,
+    Notification,
+    ScheduledNote,
+    UserKey,
+)
 from .upload import StreamPayload, UploadData, UploadStream
 
 _LOGGER = logging.getLogger(__name__)
@@ -38,14 +50,29 @@ DEFAULT_MAX_NOTE_TEXT_LENGTH: Final = 3000
 # An upload may take minutes; it fails only when it stops making progress
 # for this long (no chunk sent, or no answer after the last one).
 DEFAULT_UPLOAD_TIMEOUT: Final = 60.0
+# The most notes/drafts/list returns at once.
+DRAFTS_PAGE: Final = 100
 
 NOTES_CREATE: Final = "notes/create"
 DRIVE_FILES_CREATE: Final = "drive/files/create"
 
 _HOSTNAME_RE: Final = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+# A fediverse handle, @user@host or user@host; the host may have a port.
+_HANDLE_RE: Final = re.compile(r"@?[A-Za-z0-9_.-]+@(?P<host>[^@/\s]+)/?")
 
-# The turn retry_rate_limited waited for, which the request inside it takes.
-_TURN: ContextVar[Turn | None] = ContextVar("misskey_turn", default=None)
+
+class _Waiting:
+    """A call of retry_rate_limited: until when its requests may wait, its turn."""
+
+    __slots__ = ("deadline", "turn")
+
+    def __init__(self, deadline: float, turn: Turn | None) -> None:
+        self.deadline = deadline
+        # Taken before the call, for its request to ``endpoint``.
+        self.turn = turn
+
+
+_WAITING: ContextVar[_Waiting | None] = ContextVar("misskey_waiting", default=None)
 
 
 def credential_from_access_token(access_token: str, app_secret: str) -> str:
@@ -61,16 +88,28 @@ def _is_ip_address(host: str) -> bool:
     return True
 
 
+def scheme_assumed(raw: str) -> bool:
+    """Tell whether normalize_url chose https because no scheme was typed."""
+    return "://" not in raw
+
+
 def normalize_url(raw: str) -> str:
     """Return the instance URL as scheme, host and port, or raise ValueError.
 
     ``misskey.io``, ``https://misskey.io/`` and ``https://misskey.io/@someone``
-    all become ``https://misskey.io``.
+    all become ``https://misskey.io``, and so do the handles ``@me@misskey.io``
+    and ``me@misskey.io`` that people copy from a profile: without a scheme,
+    ``user@host`` can only be a handle. With one it is a URL's user name and
+    password, which is refused.
     """
     text = raw.strip()
     if not text:
         raise ValueError("empty URL")
-    if "://" not in text:
+    if scheme_assumed(text):
+        if handle := _HANDLE_RE.fullmatch(text):
+            text = handle["host"]
+        elif text.startswith("@"):
+            raise ValueError("a handle without its server")
         text = f"https://{text}"
     try:
         url = URL(text)
@@ -86,6 +125,11 @@ def normalize_url(raw: str) -> str:
     return str(URL.build(scheme=url.scheme, host=host, port=url.explicit_port)).rstrip(
         "/"
     )
+
+
+def instance_host(url: str) -> str:
+    """Return the host (and a non-default port) that names an instance."""
+    return URL(url).host_port_subcomponent or url
 
 
 class MisskeyClient:
@@ -109,54 +153,67 @@ class MisskeyClient:
         self._gate = RateLimitGate()
 
     async def retry_rate_limited[T](
-        self, endpoint: str, call: Callable[[], Awaitable[T]], max_wait: float
+        self,
+        call: Callable[[], Awaitable[T]],
+        max_wait: float,
+        *,
+        endpoint: str | None = None,
     ) -> T:
-        """Await ``call()`` in the endpoint's turn, again after each 429.
+        """Await ``call()``, again after each 429, for ``max_wait`` seconds in all.
 
-        ``call`` makes one request to ``endpoint`` with this client; it is
-        awaited only once the account's gate lets a call go, so a source it
-        opens is not held open while the gate waits. A call Misskey refused
-        with 429 did nothing, so repeating it cannot do anything twice; any
-        other error ends the call. MisskeyRateLimitError is raised once the
-        call would wait more than ``max_wait`` seconds in all.
+        Only for calls that are safe to repeat: a call Misskey refused with 429
+        did nothing. Any other error ends the call. The requests ``call`` makes
+        with this client wait their turn in the account's gate, and
+        MisskeyRateLimitError is raised once a turn would come too late.
+        With ``endpoint``, the turn of the call's request to it is taken before
+        ``call`` is awaited: a source it opens is not held open meanwhile.
         """
-        lane = self._gate.lane(endpoint)
-        deadline = lane.loop.time() + max_wait
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + max_wait
         while True:
-            if (turn := lane.try_enter()) is None:
-                turn = await lane.enter(deadline)
-            token = _TURN.set(turn)
+            turn = None
+            if endpoint is not None:
+                lane = self._gate.lane(endpoint)
+                if (turn := lane.try_enter()) is None:
+                    turn = await lane.enter(deadline)
+            token = _WAITING.set(_Waiting(deadline, turn))
             try:
                 return await call()
             except MisskeyRateLimitError as err:
                 # Waiting would take too long: the server's own answer says why.
-                if err is not turn.error or lane.ready_at() > deadline:
+                if (
+                    err.endpoint is None
+                    or self._gate.lane(err.endpoint).ready_at() > deadline
+                ):
                     raise
-                _LOGGER.debug("%s: rate limited; waiting for another turn", endpoint)
+                _LOGGER.debug("%s: rate limited; waiting for a turn", err.endpoint)
             finally:
-                _TURN.reset(token)
-                lane.leave(turn)
+                _WAITING.reset(token)
+                if turn is not None:
+                    turn.lane.leave(turn)
 
     def _turn(self, endpoint: str) -> Turn | None:
-        """Return the turn of retry_rate_limited, or one of the request's own.
-
-        None: the request must wait for one (``_own_turn``).
-        """
-        turn = _TURN.get()
-        if turn is not None and not turn.used and turn.lane.endpoint == endpoint:
-            return turn
+        """Return the turn of the call's request; None: it must wait (``_own_turn``)."""
+        waiting = _WAITING.get()
+        if waiting is not None and (turn := waiting.turn) is not None:
+            if not turn.used and turn.lane.endpoint == endpoint:
+                return turn
         if (turn := self._gate.lane(endpoint).try_enter()) is not None:
             turn.own = True
         return turn
 
     async def _own_turn(self, endpoint: str) -> Turn:
-        """Wait for a turn of the request's own, only while calls are in flight.
+        """Wait for the request's turn.
 
-        It does not wait for the server's limit: while the gate holds the
-        endpoint it raises MisskeyRateLimitError at once.
+        Within retry_rate_limited, as long as its deadline; else only while
+        calls are in flight, not for the server's limit: while the gate holds
+        the endpoint it raises MisskeyRateLimitError at once.
         """
         lane = self._gate.lane(endpoint)
-        turn = await lane.enter(lane.loop.time())
+        waiting = _WAITING.get()
+        turn = await lane.enter(
+            waiting.deadline if waiting is not None else lane.loop.time()
+        )
         turn.own = True
         return turn
 
@@ -273,6 +330,29 @@ class MisskeyClient:
             raise MisskeyResponseError("i: the answer is not an account")
         return Account.from_json(data)
 
+    async def notifications(
+        self, *, since_id: str | None = None, limit: int = 100
+    ) -> list[Notification]:
+        """Return notifications, oldest first, after ``since_id`` if given.
+
+        They stay unread: ``markAsRead`` defaults to true on the server and
+        would clear the user's badge. Misskey sends ``sinceId`` pages oldest
+        first and others newest first; both come back oldest first here.
+        """
+        params: dict[str, Any] = {"limit": limit, "markAsRead": False}
+        if since_id is not None:
+            params["sinceId"] = since_id
+        data = await self.request("i/notifications", params, authenticated=True)
+        if not isinstance(data, list):
+            raise MisskeyResponseError("i/notifications: the answer is not a list")
+        notifications = [
+            Notification.from_json(item)
+            for item in data
+            if isinstance(item, Mapping) and "id" in item
+        ]
+        # Misskey's IDs sort by time as strings; its own sinceId compares them so.
+        return sorted(notifications, key=lambda notification: notification.id)
+
     async def user(self, username: str, host: str | None = None) -> Account:
         """Return a user by name; ``host`` None is a user of this instance."""
         data = await self.request(
@@ -281,6 +361,39 @@ class MisskeyClient:
         if not isinstance(data, Mapping) or "id" not in data or "username" not in data:
             raise MisskeyResponseError("users/show: the answer is not a user")
         return Account.from_json(data)
+
+    async def react(self, note_id: str, reaction: str) -> None:
+        """React to a note; another reaction of the account replaces its earlier one."""
+        await self.request(
+            "notes/reactions/create",
+            {"noteId": note_id, "reaction": reaction},
+            authenticated=True,
+        )
+
+    async def delete_note(self, note_id: str) -> None:
+        """Delete a note of the account."""
+        await self.request("notes/delete", {"noteId": note_id}, authenticated=True)
+
+    async def custom_emoji_exists(self, name: str) -> bool | None:
+        """Return whether the instance has a custom emoji; None if it cannot tell.
+
+        Misskey answers an unknown name with a 500 whose cause is
+        ``EntityNotFoundError``. Misskey 12 has no ``emoji`` endpoint: its
+        plain 404 is a MisskeyResponseError, as a fork's Fastify 404 would be.
+        """
+        try:
+            await self.request("emoji", {"name": name})
+        except MisskeyServerError as err:
+            cause = err.info.get("e")
+            if (
+                isinstance(cause, Mapping)
+                and cause.get("code") == "EntityNotFoundError"
+            ):
+                return False
+            raise
+        except MisskeyResponseError:
+            return None
+        return True
 
     async def delete_file(self, file_id: str) -> None:
         """Delete a file from the account's drive."""
@@ -396,7 +509,6 @@ class MisskeyClient:
         """
         if max_wait:
             data = await self.retry_rate_limited(
-                NOTES_CREATE,
                 lambda: self.request(NOTES_CREATE, params, authenticated=True),
                 max_wait,
             )
@@ -406,6 +518,123 @@ class MisskeyClient:
         if not isinstance(note, Mapping) or "id" not in note:
             raise MisskeyResponseError("notes/create: the answer has no note")
         return Note.from_json(note, self.url)
+
+    async def user_by_id(self, user_id: str) -> Account:
+        """Return a user by ID."""
+        data = await self.request("users/show", {"userId": user_id}, authenticated=True)
+        return _account(data, "users/show")
+
+    async def latest_note(self, user_id: str) -> Note | None:
+        """Return the user's newest note (replies, renotes and channel notes too).
+
+        Signed in, so the account's own followers-only and direct notes count.
+        Misskey 12 ignores the parameters it does not know; its defaults
+        already include replies and renotes.
+        """
+        data = await self.request(
+            "users/notes",
+            {
+                "userId": user_id,
+                "limit": 1,
+                "withReplies": True,
+                "withRenotes": True,
+                "withChannelNotes": True,
+            },
+            authenticated=True,
+        )
+        if not isinstance(data, list):
+            raise MisskeyResponseError("users/notes: the answer is not a list")
+        if not data:
+            return None
+        if not isinstance(data[0], Mapping) or "id" not in data[0]:
+            raise MisskeyResponseError("users/notes: the answer has no note")
+        return Note.from_json(data[0], self.url)
+
+    async def mute(self, user_id: str, expires_at: datetime | None = None) -> None:
+        """Mute a user, until ``expires_at`` or for good.
+
+        Misskey before 12.108 ignores ``expiresAt`` and mutes for good.
+        """
+        params: dict[str, Any] = {"userId": user_id}
+        if expires_at is not None:
+            params["expiresAt"] = _epoch_ms(expires_at)
+        await self.request("mute/create", params, authenticated=True)
+
+    async def unmute(self, user_id: str) -> None:
+        """Stop muting a user."""
+        await self.request("mute/delete", {"userId": user_id}, authenticated=True)
+
+    async def update_profile(self, params: Mapping[str, Any]) -> Account:
+        """Change the signed-in account's profile (``i/update``); return the account."""
+        data = await self.request("i/update", params, authenticated=True)
+        return _account(data, "i/update")
+
+    async def drafts(self) -> list[Mapping[str, Any]]:
+        """Return up to DRAFTS_PAGE of the account's drafts (Misskey 2025.x and later).
+
+        Scheduled ones have ``isActuallyScheduled``.
+        """
+        data = await self.request(
+            "notes/drafts/list", {"limit": DRAFTS_PAGE}, authenticated=True
+        )
+        if not isinstance(data, list):
+            raise MisskeyResponseError("notes/drafts/list: the answer is not a list")
+        return [draft for draft in data if isinstance(draft, Mapping)]
+
+    async def create_scheduled_draft(
+        self, params: Mapping[str, Any], scheduled_at: datetime
+    ) -> ScheduledNote:
+        """Have Misskey post a note at ``scheduled_at``: a draft it posts itself.
+
+        ``params`` are ``notes/create``'s, which ``notes/drafts/create`` shares.
+        """
+        data = await self.request(
+            "notes/drafts/create",
+            {
+                **params,
+                "scheduledAt": _epoch_ms(scheduled_at),
+                "isActuallyScheduled": True,
+            },
+            authenticated=True,
+        )
+        draft = _field(data, "notes/drafts/create", "createdDraft")
+        if not isinstance(draft, Mapping) or "id" not in draft:
+            raise MisskeyResponseError("notes/drafts/create: the answer has no draft")
+        return ScheduledNote(
+            id=str(draft["id"]),
+            scheduled_at=scheduled_at,
+            file_ids=[str(file_id) for file_id in draft.get("fileIds", [])],
+            raw=draft,
+        )
+
+    async def schedule_note(
+        self, params: Mapping[str, Any], scheduled_at: datetime
+    ) -> ScheduledNote:
+        """Have a Sharkey build with ``notes/schedule/create`` post a note later.
+
+        It answers with an empty string, so the scheduled note's ID is unknown.
+        """
+        await self.request(
+            "notes/schedule/create",
+            {**params, "scheduleNote": {"scheduledAt": _epoch_ms(scheduled_at)}},
+            authenticated=True,
+        )
+        return ScheduledNote(
+            id=None,
+            scheduled_at=scheduled_at,
+            file_ids=list(params.get("fileIds", [])),
+            raw={},
+        )
+
+
+def _account(data: Any, endpoint: str) -> Account:
+    if not isinstance(data, Mapping) or "id" not in data or "username" not in data:
+        raise MisskeyResponseError(f"{endpoint}: the answer is not a user")
+    return Account.from_json(data)
+
+
+def _epoch_ms(moment: datetime) -> int:
+    return int(moment.timestamp() * 1000)
 
 
 def _remaining(headers: Mapping[str, str]) -> int | None:

@@ -76,6 +76,8 @@ class MisskeyRateLimitError(MisskeyApiError):
     retry_after: float | None = None
     clear_after: float | None = None
     limit: int | None = None
+    # The endpoint refused (set by the client's gate).
+    endpoint: str | None = None
 
 
 class MisskeySessionPendingError(MisskeyApiError):
@@ -112,6 +114,15 @@ class MisskeyServerError(MisskeyApiError):
 
 class MisskeyFileTooLargeError(MisskeyApiError):
     """The server refused an upload as larger than its ``maxFileSize``."""
+
+
+class MisskeyStreamRefusedError(MisskeyError):
+    """The server, or a proxy before it, does not let us use the streaming API."""
+
+    def __init__(self, status: int | None, message: str | None = None) -> None:
+        """Keep the HTTP status that answered the upgrade, if any."""
+        super().__init__(message or f"streaming: upgrade refused (HTTP {status})")
+        self.status = status
 
 
 class MisskeyUploadSourceError(MisskeyError):

@@ -56,10 +56,9 @@ class Turn:
     """The right to send one call to an endpoint, and what became of it."""
 
     # Every call makes one: the rarely set fields default on the class.
-    # Its place among the calls of its epoch, when it was answered, its 429.
+    # Its place among the calls of its epoch, and when it was answered.
     index = 0
     answered_at: float | None = None
-    error: MisskeyRateLimitError | None = None
     # Calls the server said it would still take (Sharkey's
     # X-RateLimit-Remaining on every answer).
     remaining: int | None = None
@@ -125,7 +124,6 @@ class Turn:
             else:
                 lane.accepted(self)
         elif isinstance(exc, MisskeyRateLimitError):
-            self.error = exc
             self.lane.refused(self, exc)
         else:
             # A timeout or a broken connection: the server may have counted it.
@@ -368,6 +366,7 @@ class Lane:
         """Note a 429: hold the lane until the server's moment, and learn its window."""
         now = turn.answered_at = self.loop.time()
         self._answers.append(now)
+        err.endpoint = self.endpoint
         self._last_error = err
         reset = None if err.retry_after is None else now + err.retry_after
         basis = self._basis
@@ -589,6 +588,7 @@ class Lane:
                 last.status, last.code, last.message, last.error_id, last.info
             )
             err.clear_after, err.limit = last.clear_after, last.limit
+        err.endpoint = self.endpoint
         err.retry_after = max(retry_after, 0.0)
         return err
 

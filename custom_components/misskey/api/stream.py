@@ -1,0 +1,254 @@
+"""Misskey's streaming API: one WebSocket joined to the account's channel ``main``.
+
+The credential travels as ``?i=`` because Misskey 12 reads nothing else; no
+message or exception of this module shows the URL, so it never leaks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Mapping
+import contextlib
+from dataclasses import dataclass
+import json
+import logging
+import secrets
+from typing import Any, Final
+
+import aiohttp
+from yarl import URL
+
+from .errors import (
+    MisskeyAuthenticationError,
+    MisskeyCannotConnectError,
+    MisskeyConnectionError,
+    MisskeyRateLimitError,
+    MisskeyServerError,
+    MisskeyStreamRefusedError,
+    MisskeyTimeoutError,
+)
+
+_LOGGER = logging.getLogger(__name__)
+
+# The server pings every 60 s (20 s on Misskey 12); our own pings, sent after
+# this much silence, notice a connection that died without a close (a dead NAT
+# entry, a stalled proxy) within 1.5 heartbeats.
+DEFAULT_HEARTBEAT: Final = 30.0
+DEFAULT_CONNECT_TIMEOUT: Final = 15.0
+MAIN_CHANNEL: Final = "main"
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEvent:
+    """An event of channel ``main``: its type (``notification``, ``mention``...) and body."""
+
+    type: str
+    body: Any
+
+
+class MisskeyStream:
+    """A connection to the streaming API of one instance, for one account.
+
+    ``connect()`` joins ``main``; iterate ``events()`` until the connection
+    ends, which the iteration raises as MisskeyConnectionError. A closed
+    stream can connect again.
+    """
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        credential: str,
+        *,
+        heartbeat: float = DEFAULT_HEARTBEAT,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    ) -> None:
+        """Use the caller's aiohttp session; the stream never closes it."""
+        self._session = session
+        base = URL(url.rstrip("/"))
+        self._url = base.with_scheme("wss" if base.scheme == "https" else "ws")
+        self._credential = credential
+        self.heartbeat = heartbeat
+        self.connect_timeout = connect_timeout
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._channel_id = ""
+
+    async def connect(self) -> None:
+        """Open the WebSocket and join ``main``; raise if either fails.
+
+        MisskeyAuthenticationError: the credential was refused (HTTP 401).
+        MisskeyStreamRefusedError: the server (or a proxy) answered the upgrade
+        with something else than a WebSocket, or did not let us join ``main``.
+        MisskeyRateLimitError, MisskeyServerError, MisskeyConnectionError:
+        try again later.
+        """
+        await self.close()
+        url = (self._url / "streaming").with_query(i=self._credential)
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                # Pings are ours (see events()): aiohttp's heartbeat timer
+                # outlives a closed connection.
+                self._ws = await self._session.ws_connect(
+                    url, autoping=False, max_msg_size=0
+                )
+                self._channel_id = secrets.token_hex(8)
+                await self._ws.send_json(
+                    {
+                        "type": "connect",
+                        "body": {
+                            "channel": MAIN_CHANNEL,
+                            "id": self._channel_id,
+                            "params": {},
+                            # Without it a refused join gets no answer at all.
+                            "pong": True,
+                        },
+                    }
+                )
+                await self._wait_until_joined(self._ws)
+        except TimeoutError:
+            await self.close()
+            # Misskey 12 never answers the upgrade of a refused credential.
+            raise MisskeyTimeoutError(
+                f"streaming: not connected in {self.connect_timeout} s"
+            ) from None
+        except aiohttp.WSServerHandshakeError as err:
+            await self.close()
+            raise _handshake_error(err) from None
+        except aiohttp.ClientConnectorError as err:
+            await self.close()
+            raise MisskeyCannotConnectError(
+                f"streaming: {type(err).__name__}: {err.os_error}"
+            ) from None
+        except (aiohttp.ClientError, ConnectionError) as err:
+            await self.close()
+            raise MisskeyConnectionError(f"streaming: {type(err).__name__}") from None
+        except BaseException:
+            await self.close()
+            raise
+
+    async def _wait_until_joined(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        while True:
+            message = await ws.receive()
+            if message.type is aiohttp.WSMsgType.PING:
+                await ws.pong(message.data)
+                continue
+            if message.type is not aiohttp.WSMsgType.TEXT:
+                raise MisskeyConnectionError(
+                    f"streaming: closed before joining {MAIN_CHANNEL}"
+                )
+            data = _decode(message.data)
+            if (
+                data.get("type") == "connected"
+                and isinstance(body := data.get("body"), Mapping)
+                and body.get("id") == self._channel_id
+            ):
+                return
+
+    async def events(self) -> AsyncIterator[StreamEvent]:
+        """Yield the events of ``main`` until the connection ends.
+
+        The end is always an exception: MisskeyConnectionError when the server
+        or the network closed it, MisskeyTimeoutError when a ping sent after
+        ``heartbeat`` seconds of silence went unanswered for half as long.
+        """
+        ws = self._ws
+        if ws is None:
+            raise MisskeyConnectionError("streaming: not connected")
+        try:
+            async for event in self._receive(ws):
+                yield event
+        except MisskeyConnectionError:
+            # A dead connection is closed here, not left to the caller.
+            await self.close()
+            raise
+
+    async def _receive(
+        self, ws: aiohttp.ClientWebSocketResponse
+    ) -> AsyncIterator[StreamEvent]:
+        pinged = False
+        while True:
+            try:
+                message = await ws.receive(
+                    timeout=self.heartbeat / 2 if pinged else self.heartbeat
+                )
+            except TimeoutError:
+                if pinged:
+                    raise MisskeyTimeoutError("streaming: no answer to pings") from None
+                await self._send(ws.ping())
+                pinged = True
+                continue
+            # Any frame shows the connection is alive.
+            pinged = False
+            if message.type is aiohttp.WSMsgType.TEXT:
+                if (event := self._event(_decode(message.data))) is not None:
+                    yield event
+            elif message.type is aiohttp.WSMsgType.PING:
+                await self._send(ws.pong(message.data))
+            elif message.type not in (
+                aiohttp.WSMsgType.PONG,
+                aiohttp.WSMsgType.BINARY,
+            ):
+                raise MisskeyConnectionError(
+                    f"streaming: closed ({ws.close_code or 'no close code'})"
+                )
+
+    @staticmethod
+    async def _send(frame: Awaitable[None]) -> None:
+        try:
+            await frame
+        except (aiohttp.ClientError, ConnectionError) as err:
+            raise MisskeyConnectionError(f"streaming: {type(err).__name__}") from None
+
+    def _event(self, data: Mapping[str, Any]) -> StreamEvent | None:
+        """Return the event of ``main`` a message carries, if it carries one.
+
+        ``main`` keeps sending with the ID it was joined with, so that ID
+        identifies it; other messages (broadcasts, note updates) are not ours.
+        """
+        if data.get("type") != "channel":
+            return None
+        body = data.get("body")
+        if not isinstance(body, Mapping) or body.get("id") != self._channel_id:
+            return None
+        event_type = body.get("type")
+        if not isinstance(event_type, str):
+            return None
+        return StreamEvent(event_type, body.get("body"))
+
+    @property
+    def connected(self) -> bool:
+        """Return whether the connection is open."""
+        return self._ws is not None and not self._ws.closed
+
+    async def close(self) -> None:
+        """Close the connection, if one is open."""
+        if (ws := self._ws) is not None:
+            self._ws = None
+            await ws.close()
+
+
+def _decode(text: str) -> Mapping[str, Any]:
+    try:
+        data = json.loads(text)
+    except ValueError:
+        # Misskey 12 answers a text "ping" with "pong"; nothing else is not JSON.
+        return {}
+    return data if isinstance(data, Mapping) else {}
+
+
+def _handshake_error(err: aiohttp.WSServerHandshakeError) -> Exception:
+    """Return what a refused upgrade means; never with the URL, which holds ``i``."""
+    status = err.status
+    if status == 401:
+        return MisskeyAuthenticationError(401, None, "streaming: HTTP 401")
+    if status == 429:
+        rate_limited = MisskeyRateLimitError(429, None, "streaming: HTTP 429")
+        if err.headers is not None:
+            with contextlib.suppress(KeyError, ValueError):
+                rate_limited.retry_after = float(err.headers["Retry-After"])
+        return rate_limited
+    if status >= 500:
+        return MisskeyServerError(status, None, f"streaming: HTTP {status}")
+    # A proxy that does not pass WebSocket upgrades answers with a page, 400,
+    # 404, 426 or the like; so does a suspended account (403).
+    return MisskeyStreamRefusedError(status)

@@ -1,0 +1,459 @@
+"""Hears the account: notifications and chat messages, live, none lost, none twice.
+
+One streaming connection per account (channel ``main``). After every
+(re)connection, and after Home Assistant restarts, what arrived while away is
+fetched from ``i/notifications`` since the last notification delivered, which
+a Store keeps. A server or proxy that refuses WebSockets is polled instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+import logging
+import random
+from typing import Any, Final
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.start import async_at_started
+from homeassistant.helpers.storage import Store
+import homeassistant.util.dt as dt_util
+
+from .api import (
+    Account,
+    MisskeyAuthenticationError,
+    MisskeyError,
+    MisskeyPermissionDeniedError,
+    MisskeyStream,
+    MisskeyStreamRefusedError,
+    MisskeyTimeoutError,
+    Notification,
+    StreamEvent,
+    instance_host,
+)
+from .const import (
+    CATCH_UP_MAX_PAGES,
+    CONF_CATCH_UP_WINDOW,
+    CONF_CREDENTIAL,
+    DEFAULT_CATCH_UP_WINDOW,
+    DOMAIN,
+    PERMISSION_READ_NOTIFICATIONS,
+    POLL_INTERVAL,
+    RATE_LIMIT_MAX_WAIT,
+    RECONNECT_MAX_DELAY,
+    RECONNECT_MIN_DELAY,
+    RECONNECT_RESET_AFTER,
+    STREAM_CONNECT_TIMEOUT,
+    STREAM_HEARTBEAT,
+    STREAM_RETRY_INTERVAL,
+)
+from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
+from .notification import MisskeyEvent, event_from_chat_message, event_from_notification
+from .permissions import has_permission
+
+_LOGGER = logging.getLogger(__name__)
+
+STORAGE_VERSION: Final = 1
+# Enough to recognise every notification that can arrive twice: by the stream
+# and by the catch-up that follows a reconnection.
+_REMEMBERED: Final = 512
+_PAGE: Final = 100
+
+MODE_CONNECTING: Final = "connecting"
+MODE_STREAMING: Final = "streaming"
+MODE_POLLING: Final = "polling"
+MODE_DISCONNECTED: Final = "disconnected"
+MODE_AUTH_FAILED: Final = "authentication_failed"
+
+
+def listener_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
+    """Return where an account's listener keeps the last notification delivered."""
+    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}")
+
+
+class MisskeyListener:
+    """Delivers the account's events to the entities that listen for them."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: MisskeyConfigEntry,
+        coordinator: MisskeyDataUpdateCoordinator,
+    ) -> None:
+        """Listen for the entry's account."""
+        self.hass = hass
+        self._entry = entry
+        self._coordinator = coordinator
+        self._client = coordinator.client
+        self._instance = instance_host(self._client.url)
+        self._stream = MisskeyStream(
+            async_get_clientsession(hass),
+            self._client.url,
+            entry.data[CONF_CREDENTIAL],
+            heartbeat=STREAM_HEARTBEAT,
+            connect_timeout=STREAM_CONNECT_TIMEOUT,
+        )
+        self._store = listener_store(hass, entry.entry_id)
+        self._window = timedelta(
+            minutes=entry.options.get(CONF_CATCH_UP_WINDOW, DEFAULT_CATCH_UP_WINDOW)
+        )
+        self._event_listeners: list[Callable[[MisskeyEvent], None]] = []
+        self._state_listeners: list[CALLBACK_TYPE] = []
+        # The newest notification delivered or skipped; None before the first.
+        self._cursor: str | None = None
+        # Whether the cursor was ever set, so that an account that had no
+        # notification at all does not skip its first ones.
+        self._initialized = False
+        self._delivered: deque[str] = deque(maxlen=_REMEMBERED)
+        self._delivered_set: set[str] = set()
+        self._can_catch_up = has_permission(entry, PERMISSION_READ_NOTIFICATIONS)
+        self.mode = MODE_CONNECTING
+        self.refused_status: int | None = None
+        self.last_error: str | None = None
+        self.connected_since: datetime | None = None
+        self.reconnects = 0
+        self.delivered = 0
+        self.skipped_old = 0
+        self._problem_logged = False
+        # Unread notifications: what `i` said, plus those seen unread since.
+        self._unread_base: int | None = None
+        self._unread_ids: set[str] = set()
+
+    # --- life cycle ---------------------------------------------------------
+
+    async def async_start(self) -> None:
+        """Load where we left off, and start listening in the background."""
+        stored = await self._store.async_load() or {}
+        self._cursor = stored.get("last_notification_id")
+        self._initialized = bool(stored.get("initialized"))
+        self._update_unread_from_account()
+        self._entry.async_on_unload(
+            self._coordinator.async_add_listener(self._update_unread_from_account)
+        )
+        self._entry.async_on_unload(self._async_stop)
+        # Automations listen only once Home Assistant has started: what is
+        # caught up after a restart must wait for them, or it is heard by none.
+        self._entry.async_on_unload(async_at_started(self.hass, self._async_begin))
+
+    @callback
+    def _async_begin(self, hass: HomeAssistant) -> None:
+        self._entry.async_create_background_task(
+            hass, self._async_run(), f"{DOMAIN} listener {self._entry.entry_id}"
+        )
+
+    async def _async_stop(self) -> None:
+        # The background task, cancelled on unload, closes the connection.
+        await self._store.async_save(self._stored())
+
+    # --- who listens ----------------------------------------------------------
+
+    @callback
+    def async_add_event_listener(
+        self, event_listener: Callable[[MisskeyEvent], None]
+    ) -> CALLBACK_TYPE:
+        """Call ``event_listener`` with every event; return the undo."""
+        self._event_listeners.append(event_listener)
+        return lambda: self._event_listeners.remove(event_listener)
+
+    @callback
+    def async_add_state_listener(self, state_listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call ``state_listener`` when the connection or the unread count changes."""
+        self._state_listeners.append(state_listener)
+        return lambda: self._state_listeners.remove(state_listener)
+
+    @callback
+    def _state_changed(self) -> None:
+        for state_listener in list(self._state_listeners):
+            state_listener()
+
+    @property
+    def connected(self) -> bool:
+        """Return whether the account's events arrive live."""
+        return self.mode == MODE_STREAMING
+
+    # --- the connection -------------------------------------------------------
+
+    async def _async_run(self) -> None:
+        attempt = 0
+        while True:
+            started = asyncio.get_running_loop().time()
+            try:
+                await self._async_listen()
+            except MisskeyAuthenticationError:
+                self._set_mode(MODE_AUTH_FAILED)
+                _LOGGER.warning(
+                    "Misskey no longer accepts the credential of %s; "
+                    "re-authenticate the account",
+                    self._entry.title,
+                )
+                self._entry.async_start_reauth(self.hass)
+                return
+            except MisskeyStreamRefusedError as err:
+                await self._async_poll(err)
+                attempt = 0
+                continue
+            except MisskeyError as err:
+                self._disconnected(err)
+            if asyncio.get_running_loop().time() - started >= RECONNECT_RESET_AFTER:
+                attempt = 0
+            delay = min(RECONNECT_MAX_DELAY, RECONNECT_MIN_DELAY * 2**attempt)
+            attempt += 1
+            self.reconnects += 1
+            # Full jitter: many clients of one restarted server do not
+            # come back at the same instant.
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+
+    async def _async_listen(self) -> None:
+        """Connect, catch up, then deliver live events until the connection ends."""
+        try:
+            await self._stream.connect()
+        except MisskeyTimeoutError:
+            # Misskey 12 never answers the upgrade of a refused credential:
+            # ask the API whether that is why.
+            await self._client.account()
+            raise
+        try:
+            await self._async_catch_up(dt_util.utcnow())
+            self._connected()
+            async for event in self._stream.events():
+                self._handle(event)
+        finally:
+            await self._stream.close()
+
+    def _connected(self) -> None:
+        if self._problem_logged:
+            _LOGGER.info("Listening to %s again", self._entry.title)
+            self._problem_logged = False
+        self.refused_status = None
+        self.connected_since = dt_util.utcnow()
+        self._set_mode(MODE_STREAMING)
+
+    def _disconnected(self, err: MisskeyError) -> None:
+        self.last_error = str(err)
+        self.connected_since = None
+        if not self._problem_logged:
+            # One line while the server is away, not one per attempt.
+            _LOGGER.warning(
+                "Lost the connection to %s for %s (%s); reconnecting",
+                self._instance,
+                self._entry.title,
+                err,
+            )
+            self._problem_logged = True
+        self._set_mode(MODE_DISCONNECTED)
+
+    def _set_mode(self, mode: str) -> None:
+        if mode != self.mode:
+            self.mode = mode
+            self._state_changed()
+
+    async def _async_poll(self, refused: MisskeyStreamRefusedError) -> None:
+        """Poll ``i/notifications`` while WebSockets are refused; then try them again."""
+        self.refused_status = refused.status
+        self.last_error = str(refused)
+        self.connected_since = None
+        if not self._can_catch_up:
+            _LOGGER.warning(
+                "%s does not accept WebSocket connections (%s), and %s has not "
+                "allowed reading notifications: no events until it is re-authorized",
+                self._instance,
+                refused,
+                self._entry.title,
+            )
+            self._set_mode(MODE_DISCONNECTED)
+            await asyncio.sleep(STREAM_RETRY_INTERVAL.total_seconds())
+            return
+        _LOGGER.warning(
+            "%s does not accept WebSocket connections (%s); asking for "
+            "notifications every %s s instead",
+            self._instance,
+            refused,
+            POLL_INTERVAL.total_seconds(),
+        )
+        self._problem_logged = True
+        self._set_mode(MODE_POLLING)
+        loop = asyncio.get_running_loop()
+        until = loop.time() + STREAM_RETRY_INTERVAL.total_seconds()
+        live_since = dt_util.utcnow()
+        while loop.time() < until:
+            started = dt_util.utcnow()
+            try:
+                await self._async_catch_up(live_since)
+            except MisskeyAuthenticationError:
+                raise
+            except MisskeyError as err:
+                self.last_error = str(err)
+                _LOGGER.debug("Polling %s failed: %s", self._instance, err)
+            else:
+                live_since = started
+            await asyncio.sleep(POLL_INTERVAL.total_seconds())
+
+    # --- catching up ------------------------------------------------------------
+
+    async def _async_catch_up(self, live_since: datetime) -> None:
+        """Deliver, oldest first, what arrived since the last notification delivered.
+
+        Notifications made before ``live_since`` were missed: only those
+        younger than the window fire. Those made since are as good as live.
+        The stream is already connected, so what arrives meanwhile waits in
+        its buffer and is recognised as delivered afterwards.
+        """
+        if not self._can_catch_up:
+            return
+        try:
+            if not self._initialized:
+                # The first start replays nothing: it only marks the place.
+                newest = await self._async_page(None, limit=1)
+                self._cursor = newest[-1].id if newest else None
+                self._initialized = True
+                self._save()
+                return
+            for _ in range(CATCH_UP_MAX_PAGES):
+                cursor = self._cursor
+                page = await self._async_page(cursor, limit=_PAGE)
+                # Sharkey pages by millisecond and may send the anchor, the
+                # last notification delivered, again: only newer ones count.
+                page = [n for n in page if cursor is None or n.id > cursor]
+                if not page:
+                    return
+                self._deliver_notifications(
+                    page, missed_before=min(live_since, dt_util.utcnow() - self._window)
+                )
+        except MisskeyPermissionDeniedError:
+            self._can_catch_up = False
+            _LOGGER.warning(
+                "%s has not allowed Home Assistant to read notifications: "
+                "events missed while away are not caught up until it is re-authorized",
+                self._entry.title,
+            )
+            self._state_changed()
+
+    async def _async_page(self, since_id: str | None, limit: int) -> list[Notification]:
+        return await self._client.retry_rate_limited(
+            lambda: self._client.notifications(since_id=since_id, limit=limit),
+            RATE_LIMIT_MAX_WAIT,
+        )
+
+    def _deliver_notifications(
+        self, notifications: Iterable[Notification], *, missed_before: datetime | None
+    ) -> None:
+        """Fire the events of new notifications; skip those made before ``missed_before``."""
+        for notification in notifications:
+            if notification.id in self._delivered_set:
+                continue
+            self._remember(notification.id)
+            if self._cursor is None or notification.id > self._cursor:
+                self._cursor = notification.id
+            if (
+                missed_before is not None
+                and _created(notification.created_at) < missed_before
+            ):
+                self.skipped_old += 1
+                continue
+            if event := event_from_notification(
+                notification, self._client.url, self._instance
+            ):
+                self._fire(event)
+        self._save()
+
+    # --- live events -------------------------------------------------------------
+
+    def _handle(self, event: StreamEvent) -> None:
+        body = event.body
+        if event.type == "notification" and isinstance(body, dict) and "id" in body:
+            notification = Notification.from_json(body)
+            if notification.id not in self._delivered_set:
+                self._count_unread(notification.id)
+            self._deliver_notifications([notification], missed_before=None)
+        elif event.type in ("newChatMessage", "messagingMessage") and isinstance(
+            body, dict
+        ):
+            if (
+                chat := event_from_chat_message(
+                    body, self._coordinator.data.id, self._instance
+                )
+            ) and chat.id not in self._delivered_set:
+                self._remember(chat.id)
+                self._fire(chat)
+        elif event.type == "readAllNotifications":
+            self._unread_base = 0
+            self._unread_ids.clear()
+            self._state_changed()
+
+    def _fire(self, event: MisskeyEvent) -> None:
+        self.delivered += 1
+        for event_listener in list(self._event_listeners):
+            event_listener(event)
+
+    def _remember(self, event_id: str) -> None:
+        if len(self._delivered) == self._delivered.maxlen:
+            self._delivered_set.discard(self._delivered[0])
+        self._delivered.append(event_id)
+        self._delivered_set.add(event_id)
+
+    # --- unread notifications ------------------------------------------------
+
+    @property
+    def unread_notifications(self) -> int | None:
+        """Return how many notifications are unread, if the server says."""
+        if self._unread_base is None:
+            return None
+        return self._unread_base + len(self._unread_ids)
+
+    @callback
+    def _update_unread_from_account(self) -> None:
+        # The new reading counts what arrived live before it.
+        self._unread_base = unread_notifications(self._coordinator.data)
+        self._unread_ids.clear()
+        self._state_changed()
+
+    def _count_unread(self, notification_id: str) -> None:
+        """Count a notification that arrived live; it is unread until the user reads all.
+
+        Misskey's own hint (``unreadNotification``, two seconds later) is not
+        used: it repeats notifications the last reading already counted.
+        Those caught up after an absence are counted by the next reading.
+        """
+        if self._unread_base is not None:
+            self._unread_ids.add(notification_id)
+            self._state_changed()
+
+    # --- storage ------------------------------------------------------------------
+
+    def _stored(self) -> dict[str, Any]:
+        return {"last_notification_id": self._cursor, "initialized": self._initialized}
+
+    def _save(self) -> None:
+        self._store.async_delay_save(self._stored, 1.0)
+
+    def diagnostics(self) -> dict[str, Any]:
+        """Return how the listener fares, for diagnostics."""
+        return {
+            "mode": self.mode,
+            "refused_status": self.refused_status,
+            "catch_up": self._can_catch_up,
+            "catch_up_window_minutes": self._window.total_seconds() / 60,
+            "connected_since": self.connected_since,
+            "reconnects": self.reconnects,
+            "delivered": self.delivered,
+            "skipped_as_too_old": self.skipped_old,
+            "last_notification_id": self._cursor,
+            "last_error": self.last_error,
+        }
+
+
+def _created(created_at: str) -> datetime:
+    """Return when a notification was made; now if the server did not say."""
+    return dt_util.parse_datetime(created_at) or dt_util.utcnow()
+
+
+def unread_notifications(account: Account) -> int | None:
+    """Return the unread notifications ``i`` tells of, if it tells."""
+    count = account.raw.get("unreadNotificationsCount")
+    if isinstance(count, int):
+        return count
+    # Misskey 12 only says whether there are any.
+    return 0 if account.raw.get("hasUnreadNotification") is False else None

@@ -1,0 +1,95 @@
+"""Acting on notes: reacting to one, deleting one of the account's own."""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+import unicodedata
+
+from .const import ATTR_NOTE, PERMISSION_WRITE_NOTES, PERMISSION_WRITE_REACTIONS
+from .coordinator import MisskeyDataUpdateCoordinator
+from .errors import async_call, validation_error
+from .permissions import require_permission
+from .post import note_id_from_reference
+
+_CUSTOM_EMOJI_RE: Final = re.compile(r":(?P<name>[A-Za-z0-9_+-]+):")
+# What a Unicode emoji sequence is made of: symbols, skin tones, variation
+# selectors, the keycap mark, zero width joiners and flag tags.
+_EMOJI_CATEGORIES: Final = frozenset({"So", "Sk", "Mn", "Me", "Cf"})
+_KEYCAP_BASES: Final = frozenset("#*0123456789")
+_MAX_EMOJI_LENGTH: Final = 16
+
+# Misskey's refusals a user can act on, as translation keys.
+_NOTE_ERRORS: Final = {
+    "NO_SUCH_NOTE": "note_not_found",
+    "ALREADY_REACTED": "already_reacted",
+    "CANNOT_REACT_TO_RENOTE": "cannot_react_to_renote",
+    "YOU_HAVE_BEEN_BLOCKED": "note_you_have_been_blocked",
+    "ACCESS_DENIED": "note_not_yours",
+}
+
+
+def is_unicode_emoji(text: str) -> bool:
+    """Return whether ``text`` is one emoji (a sequence Misskey takes as a reaction)."""
+    if not 0 < len(text) <= _MAX_EMOJI_LENGTH:
+        return False
+    has_symbol = False
+    for index, char in enumerate(text):
+        category = unicodedata.category(char)
+        if char in _KEYCAP_BASES:
+            # 1️⃣: a digit only as the base of a keycap.
+            if "\u20e3" not in text[index + 1 : index + 3]:
+                return False
+            has_symbol = True
+        elif category not in _EMOJI_CATEGORIES:
+            return False
+        elif category == "So":
+            has_symbol = True
+    return has_symbol
+
+
+async def async_react(
+    coordinator: MisskeyDataUpdateCoordinator, note: str, reaction: str
+) -> None:
+    """React to a note with a Unicode emoji or ``:name:`` of a custom emoji.
+
+    Misskey turns a reaction it does not know into ❤ without a word, so
+    what it would not take is refused here.
+    """
+    require_permission(coordinator.config_entry, PERMISSION_WRITE_REACTIONS)
+    note_id = note_id_from_reference(coordinator, ATTR_NOTE, note)
+    reaction = reaction.strip()
+    if match := _CUSTOM_EMOJI_RE.fullmatch(reaction):
+        exists = await async_call(
+            coordinator,
+            lambda: coordinator.client.custom_emoji_exists(match["name"]),
+            "action_failed",
+        )
+        if exists is False:
+            raise validation_error("unknown_custom_emoji", reaction=reaction)
+    elif not is_unicode_emoji(reaction):
+        raise validation_error("invalid_reaction", reaction=reaction)
+    await async_call(
+        coordinator,
+        lambda: coordinator.client.react(note_id, reaction),
+        "action_failed",
+        permission=PERMISSION_WRITE_REACTIONS,
+        known=_NOTE_ERRORS,
+        note=note,
+    )
+
+
+async def async_delete_note(
+    coordinator: MisskeyDataUpdateCoordinator, note: str
+) -> None:
+    """Delete a note of the account."""
+    require_permission(coordinator.config_entry, PERMISSION_WRITE_NOTES)
+    note_id = note_id_from_reference(coordinator, ATTR_NOTE, note)
+    await async_call(
+        coordinator,
+        lambda: coordinator.client.delete_note(note_id),
+        "action_failed",
+        permission=PERMISSION_WRITE_NOTES,
+        known=_NOTE_ERRORS,
+        note=note,
+    )

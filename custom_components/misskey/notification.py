@@ -1,0 +1,106 @@
+"""What a Misskey notification or chat message becomes in Home Assistant: an event."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from .api import Notification
+from .const import (
+    EVENT_DIRECT,
+    EVENT_FOLLOW,
+    EVENT_FOLLOW_REQUEST_RECEIVED,
+    EVENT_MENTION,
+    EVENT_POLL_ENDED,
+    EVENT_QUOTE,
+    EVENT_REACTION,
+    EVENT_RENOTE,
+    EVENT_REPLY,
+)
+
+# Misskey's notification types this integration turns into events; the others
+# (achievements, logins, exports...) are not about other people.
+EVENT_TYPES_BY_NOTIFICATION: Final = {
+    "mention": EVENT_MENTION,
+    "reply": EVENT_REPLY,
+    "renote": EVENT_RENOTE,
+    "quote": EVENT_QUOTE,
+    "follow": EVENT_FOLLOW,
+    "receiveFollowRequest": EVENT_FOLLOW_REQUEST_RECEIVED,
+    "reaction": EVENT_REACTION,
+    "pollEnded": EVENT_POLL_ENDED,
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MisskeyEvent:
+    """An event of the account, with the attributes its entity shows."""
+
+    id: str
+    event_type: str
+    attributes: dict[str, Any]
+
+
+def acct(user: Mapping[str, Any], instance: str) -> str:
+    """Return ``@username@host``, with the instance's host for a local user."""
+    return f"@{user.get('username')}@{user.get('host') or instance}"
+
+
+def event_from_notification(
+    notification: Notification, instance_url: str, instance: str
+) -> MisskeyEvent | None:
+    """Return the event of a notification, or None for types that make none.
+
+    A mention or reply in a note only its recipients see (visibility
+    ``specified``) is a direct message.
+    """
+    event_type = EVENT_TYPES_BY_NOTIFICATION.get(notification.type)
+    if event_type is None:
+        return None
+    note = notification.note
+    if (
+        event_type in (EVENT_MENTION, EVENT_REPLY)
+        and note is not None
+        and note.get("visibility") == "specified"
+    ):
+        event_type = EVENT_DIRECT
+    attributes: dict[str, Any] = {}
+    if note is not None:
+        attributes |= {
+            "note_id": note.get("id"),
+            "note_url": f"{instance_url}/notes/{note.get('id')}",
+            "text": note.get("text"),
+            "cw": note.get("cw"),
+            "visibility": note.get("visibility"),
+        }
+    if (user := notification.user) is not None:
+        attributes |= {"user": acct(user, instance), "user_id": user.get("id")}
+    if notification.reaction is not None:
+        attributes["reaction"] = notification.reaction
+    attributes["created_at"] = notification.created_at
+    return MisskeyEvent(notification.id, event_type, attributes)
+
+
+def event_from_chat_message(
+    message: Mapping[str, Any], own_id: str, instance: str
+) -> MisskeyEvent | None:
+    """Return the direct-message event of a chat message someone else sent.
+
+    Misskey 2026 sends ``newChatMessage`` with ``fromUser``; Misskey 12
+    sends ``messagingMessage`` with ``user``, to both sides.
+    """
+    user = message.get("fromUser") or message.get("user")
+    if not isinstance(user, Mapping) or user.get("id") == own_id or "id" not in message:
+        return None
+    return MisskeyEvent(
+        str(message["id"]),
+        EVENT_DIRECT,
+        {
+            "chat_message_id": message["id"],
+            "text": message.get("text"),
+            "user": acct(user, instance),
+            "user_id": user.get("id"),
+            "created_at": message.get("createdAt"),
+        },
+    )

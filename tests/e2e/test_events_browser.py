@@ -1,0 +1,157 @@
+"""Hearing Misskey in a real Home Assistant: an automation answers a mention in its thread.
+
+Against the test Misskey server: the account is added over the REST API (as
+in the polling test), an automation like the README's "Reacting to Misskey"
+one answers mentions that contain "lights off", and another user of the
+server mentions the account. The answer must land in the thread, once; the
+event entity's history is the README's picture (docs/events-history.png with
+MISSKEY_HA_SCREENSHOTS=docs).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from .harness import (
+    FakeMisskeyThread,
+    HomeAssistantProcess,
+    doc_screenshot,
+    http_request,
+)
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
+
+    from tests.misskey_server import MisskeyServer
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
+
+AUTOMATION = """
+automation:
+  - id: misskey_lights_off
+    alias: Lights off from Misskey
+    mode: queued
+    triggers:
+      - trigger: state
+        entity_id: {mentions}
+        not_from: unavailable
+    conditions:
+      - condition: template
+        value_template: "{{{{ 'lights off' in (trigger.to_state.attributes.text or '') }}}}"
+    actions:
+      - action: misskey.post
+        data:
+          config_entry_id: {entry_id}
+          text: "Done, {{{{ trigger.to_state.attributes.user }}}}: the lights are off."
+          reply_to: "{{{{ trigger.to_state.attributes.note_url }}}}"
+"""
+
+
+def until(what: str, check: Any, timeout: float = 30) -> Any:
+    """Wait until ``check()`` returns something true; return it."""
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+    return result
+
+
+def add_account(hass_process: HomeAssistantProcess, fake: FakeMisskeyThread) -> Any:
+    """Add the fake Misskey's account over the REST API; Allow on the server."""
+    flows = "/api/config/config_entries/flow"
+    step = hass_process.api("POST", flows, {"handler": "misskey"})
+    step = hass_process.api("POST", f"{flows}/{step['flow_id']}", {"url": fake.url})
+    assert step["step_id"] == "authorize", step
+    token = step["url"].rsplit("/", 1)[1]
+    fake.call(lambda server: server.accept_session(token), fake.server)
+
+    def done() -> Any:
+        result = hass_process.api("POST", f"{flows}/{step['flow_id']}")
+        return result if result["type"] == "create_entry" else None
+
+    return until("the entry", done)["result"]
+
+
+def test_automation_answers_a_mention(
+    hass_process: HomeAssistantProcess, page: Page, fake_misskey: FakeMisskeyThread
+) -> None:
+    """A mention fires the event entity; the automation replies in the thread, once."""
+    from playwright.sync_api import expect  # noqa: PLC0415
+
+    entry = add_account(hass_process, fake_misskey)
+    title = entry["title"]
+
+    def own(suffix: str) -> str:
+        states = hass_process.api("GET", "/api/states")
+        (entity_id,) = [
+            s["entity_id"]
+            for s in states
+            if s["attributes"].get("friendly_name", "").startswith(f"{title} ")
+            and s["entity_id"].endswith(suffix)
+        ]
+        return str(entity_id)
+
+    mentions = until("the mentions entity", lambda: own("_mentions"))
+    streaming = own("_streaming")
+    until(
+        "streaming",
+        lambda: hass_process.api("GET", f"/api/states/{streaming}")["state"] == "on",
+    )
+    config = hass_process.config_dir / "configuration.yaml"
+    original = config.read_text()
+    config.write_text(
+        original + AUTOMATION.format(mentions=mentions, entry_id=entry["entry_id"])
+    )
+    try:
+        hass_process.api("POST", "/api/services/automation/reload", {})
+        bob = fake_misskey.call(
+            lambda server: server.add_user("bob", name="Bob"), fake_misskey.server
+        )
+
+        def post_as_bob(text: str) -> dict[str, Any]:
+            answer = http_request(
+                "POST",
+                f"{fake_misskey.url}/api/notes/create",
+                json_body={"i": bob.native_token, "text": text},
+            )
+            return dict(answer["createdNote"])
+
+        post_as_bob("@alice good morning")
+        mention = post_as_bob("@alice lights off, please")
+
+        def replies(server: MisskeyServer) -> list[dict[str, Any]]:
+            return [
+                dict(note)
+                for note in server.notes.values()
+                if note["replyId"] == mention["id"]
+            ]
+
+        (answer,) = until(
+            "the answer",
+            lambda: fake_misskey.call(replies, fake_misskey.server),
+        )
+        assert answer["user"]["username"] == "alice"
+        host = fake_misskey.url.removeprefix("http://")
+        assert answer["text"] == f"Done, @bob@{host}: the lights are off."
+        time.sleep(1)
+        assert len(fake_misskey.call(replies, fake_misskey.server)) == 1
+
+        state = hass_process.api("GET", f"/api/states/{mentions}")
+        assert state["attributes"]["event_type"] == "mention"
+        assert state["attributes"]["note_id"] == mention["id"]
+
+        # The entity's history as the user reads it: Activity, filtered to it.
+        page.set_viewport_size({"width": 1000, "height": 640})
+        page.goto(f"{hass_process.base_url}/logbook?entity_id={mentions}")
+        entries = page.get_by_text(re.compile(r"→\s*Mention$"))
+        expect(entries).to_have_count(2, timeout=30_000)
+        page.wait_for_timeout(1000)
+        doc_screenshot(page, "events-history")
+
+    finally:
+        config.write_text(original)
+        hass_process.api("POST", "/api/services/automation/reload", {})
