@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Generator
+from typing import Any
 from unittest.mock import patch
 
 import aiohttp
@@ -241,6 +242,28 @@ async def test_cancelled_calls_give_back_their_turn(
     assert len(set(texts)) == len(texts)
     after = [r for r in misskey.calls("notes/create") if r.body["text"] == "after"]
     assert all(r.refused_until is not None for r in after[:-1])
+
+
+async def test_turn_comes_before_the_call(
+    client: MisskeyClient, misskey: MisskeyServer
+) -> None:
+    """For an endpoint named, the call (which may open a file or download) waits its turn."""
+    misskey.fail_next("notes/create", "rate_limit", retry_after=0.3)
+    loop = asyncio.get_running_loop()
+    started: list[float] = []
+
+    async def call() -> Any:
+        started.append(loop.time())
+        return await client.request("notes/create", {"text": "x"}, authenticated=True)
+
+    await client.retry_rate_limited(call, 10, endpoint="notes/create")
+
+    assert len(started) == 2
+    assert started[1] - started[0] >= 0.29
+    assert [r.refused_until is not None for r in misskey.calls("notes/create")] == [
+        True,
+        False,
+    ]
 
 
 async def test_timeout_is_not_retried(
