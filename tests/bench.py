@@ -695,6 +695,69 @@ def bench_memory(size_mb: int, workdir: Path) -> dict[str, Any]:
 # --- running --------------------------------------------------------------------
 
 
+def bench_listening(args: argparse.Namespace) -> dict[str, Any]:
+    """Run the listening sections (tests/bench_listen.py), each in a fresh process.
+
+    A test instance of Home Assistant does not start twice in one process.
+    """
+    sections = {
+        "latency": [str(args.latency_rounds)],
+        "idle": [str(args.idle_accounts), str(args.idle_seconds)],
+        "outage": [str(args.outage_mentions), str(args.outage_seconds)],
+    }
+    results: dict[str, Any] = {}
+    for section, section_args in sections.items():
+        if section not in args.only:
+            continue
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-W",
+                "ignore",
+                "-m",
+                "tests.bench_listen",
+                section,
+                *section_args,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
+        results[section] = json.loads(done.stdout)
+    return results
+
+
+def print_listening(results: dict[str, Any]) -> None:
+    """Print the listening figures, if measured."""
+    lines: list[str] = []
+    if latency := results.get("latency"):
+        lines.append(
+            f"Latency, mention sent -> event entity (median of {latency['rounds']}):"
+            f" {latency['entity_ms']:.2f} ms; bare WebSocket client"
+            f" {latency['bare_ms']:.2f} ms; ratio x{latency['ratio']:.2f}"
+            f" (p90 {latency['entity_p90_ms']:.2f} / {latency['bare_p90_ms']:.2f} ms;"
+            f" {latency['duplicates']} doubled)"
+        )
+    if idle := results.get("idle"):
+        lines.append(
+            f"Idle, {idle['accounts']} accounts for {idle['seconds']:.0f} s:"
+            f" {idle['cpu_core_percent']:.3f} % of a core in all"
+            f" ({idle['cpu_per_account_ms_per_min']:.1f} ms CPU per account a minute);"
+            f" memory per account {idle['rss_per_account_kb']:.0f} KB RSS,"
+            f" {idle['traced_per_account_kb']:.0f} KB allocated"
+        )
+    if outage := results.get("outage"):
+        lines.append(
+            f"Outage of {outage['outage_s']:.0f} s with {outage['mentions']} mentions:"
+            f" delivered {outage['delivered']}, lost {outage['lost']},"
+            f" doubled {outage['doubled']}, in order {outage['in_order']};"
+            f" first {outage['until_first_s']:.1f} s after the server was back"
+            f" (back-off), all {outage['catch_up_s'] * 1000:.0f} ms later"
+        )
+    for line in lines:
+        print(line)  # noqa: T201
+
+
 async def bench_in_hass(args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
     """Run the sections that share one Home Assistant instance."""
     results: dict[str, Any] = {}
@@ -827,6 +890,8 @@ def print_table(results: dict[str, Any]) -> None:
                 "",
             )
         )
+    if not rows:
+        return
     width = [max(len(row[i]) for row in rows) for i in range(3)]
     line = "+".join("-" * (w + 2) for w in width)
     print(f"+{line}+")  # noqa: T201
@@ -839,7 +904,7 @@ def print_table(results: dict[str, Any]) -> None:
     print(f"+{line}+")  # noqa: T201
 
 
-SECTIONS = ("overhead", "memory", "burst", "startup")
+SECTIONS = ("overhead", "memory", "burst", "startup", "latency", "idle", "outage")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -866,6 +931,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--entries", type=int, default=20, help="entries set up")
     parser.add_argument("--imports", type=int, default=7, help="import processes")
     parser.add_argument(
+        "--latency-rounds", type=int, default=300, help="mentions timed for latency"
+    )
+    parser.add_argument("--idle-accounts", type=int, default=20, help="idle accounts")
+    parser.add_argument(
+        "--idle-seconds", type=float, default=60, help="how long they stay idle"
+    )
+    parser.add_argument(
+        "--outage-mentions", type=int, default=100, help="mentions during the outage"
+    )
+    parser.add_argument(
+        "--outage-seconds", type=float, default=30, help="how long the outage lasts"
+    )
+    parser.add_argument(
         "--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), metavar="SECTION"
     )
     parser.add_argument(
@@ -876,6 +954,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.entries, args.imports = 100, 5, 3
+        args.latency_rounds, args.idle_seconds, args.outage_seconds = 100, 10, 5
     return args
 
 
@@ -898,10 +977,12 @@ def main(argv: list[str] | None = None) -> None:
             results["import"] = bench_import(args.imports)
         if "memory" in args.only:
             results["memory"] = bench_memory(args.size_mb, workdir)
+        results |= bench_listening(args)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     results["seconds"] = time.perf_counter() - started
     print_table(results)
+    print_listening(results)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     shown = (

@@ -1,6 +1,7 @@
 """Benchmark of hearing Misskey: latency, idle cost, and an outage.
 
     scripts/bench --only latency idle outage [--quick]
+    python -m tests.bench_listen latency 300 | idle 20 60 | outage 100 30
 
 latency   from posting a mention (notes/create sent) to the event entity's state
           change, against a bare aiohttp WebSocket client joined to the same
@@ -378,24 +379,27 @@ async def bench_outage(
 
 
 def main() -> None:
-    """Run one section by itself: latency, idle or outage (or serve, for the others)."""
+    """Run one section, print its figures as JSON (or serve, or be the bare client).
+
+    latency ROUNDS | idle ACCOUNTS SECONDS | outage MENTIONS SECONDS
+    """
     import tempfile  # noqa: PLC0415
 
-    section = sys.argv[1]
+    section, *rest = sys.argv[1:]
     if section == "serve":
-        asyncio.run(serve(int(sys.argv[2])))
+        asyncio.run(serve(int(rest[0])))
         return
     if section == "bare":
-        asyncio.run(bare_client(sys.argv[2], sys.argv[3]))
+        asyncio.run(bare_client(rest[0], rest[1]))
         return
     with tempfile.TemporaryDirectory() as config_dir:
         if section == "latency":
-            result = asyncio.run(bench_latency(config_dir, int(sys.argv[2])))
+            result = asyncio.run(bench_latency(config_dir, int(rest[0])))
         elif section == "idle":
-            result = asyncio.run(bench_idle(config_dir, 20, float(sys.argv[2])))
+            result = asyncio.run(bench_idle(config_dir, int(rest[0]), float(rest[1])))
         else:
-            result = asyncio.run(bench_outage(config_dir, 100, float(sys.argv[2])))
-    print(json.dumps(result, indent=1))  # noqa: T201
+            result = asyncio.run(bench_outage(config_dir, int(rest[0]), float(rest[1])))
+    print(json.dumps(result))  # noqa: T201 - what scripts/bench reads
 
 
 if __name__ == "__main__":

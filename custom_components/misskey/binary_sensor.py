@@ -140,7 +140,7 @@ class MisskeyStreamingBinarySensor(MisskeyEntity, BinarySensorEntity):
         """Follow the connection."""
         await super().async_added_to_hass()
         self.async_on_remove(
-            self._listener.async_add_state_listener(self.async_write_ha_state)
+            self._listener.async_add_connection_listener(self.async_write_ha_state)
         )
 
     @property

@@ -21,6 +21,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.storage import Store
 import homeassistant.util.dt as dt_util
+from homeassistant.util.json import json_loads
 
 from .api import (
     Account,
@@ -95,13 +96,15 @@ class MisskeyListener:
             entry.data[CONF_CREDENTIAL],
             heartbeat=STREAM_HEARTBEAT,
             connect_timeout=STREAM_CONNECT_TIMEOUT,
+            json_loads=json_loads,
         )
         self._store = listener_store(hass, entry.entry_id)
         self._window = timedelta(
             minutes=entry.options.get(CONF_CATCH_UP_WINDOW, DEFAULT_CATCH_UP_WINDOW)
         )
         self._event_listeners: list[Callable[[MisskeyEvent], None]] = []
-        self._state_listeners: list[CALLBACK_TYPE] = []
+        self._connection_listeners: list[CALLBACK_TYPE] = []
+        self._unread_listeners: list[CALLBACK_TYPE] = []
         # The newest notification delivered or skipped; None before the first.
         self._cursor: str | None = None
         # Whether the cursor was ever set, so that an account that had no
@@ -159,15 +162,21 @@ class MisskeyListener:
         return lambda: self._event_listeners.remove(event_listener)
 
     @callback
-    def async_add_state_listener(self, state_listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
-        """Call ``state_listener`` when the connection or the unread count changes."""
-        self._state_listeners.append(state_listener)
-        return lambda: self._state_listeners.remove(state_listener)
+    def async_add_connection_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call ``listener`` when the connection changes; return the undo."""
+        self._connection_listeners.append(listener)
+        return lambda: self._connection_listeners.remove(listener)
 
     @callback
-    def _state_changed(self) -> None:
-        for state_listener in list(self._state_listeners):
-            state_listener()
+    def async_add_unread_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call ``listener`` when the unread count changes; return the undo."""
+        self._unread_listeners.append(listener)
+        return lambda: self._unread_listeners.remove(listener)
+
+    @staticmethod
+    def _call(listeners: list[CALLBACK_TYPE]) -> None:
+        for listener in list(listeners):
+            listener()
 
     @property
     def connected(self) -> bool:
@@ -248,7 +257,7 @@ class MisskeyListener:
     def _set_mode(self, mode: str) -> None:
         if mode != self.mode:
             self.mode = mode
-            self._state_changed()
+            self._call(self._connection_listeners)
 
     async def _async_poll(self, refused: MisskeyStreamRefusedError) -> None:
         """Poll ``i/notifications`` while WebSockets are refused; then try them again."""
@@ -329,7 +338,7 @@ class MisskeyListener:
                 "events missed while away are not caught up until it is re-authorized",
                 self._entry.title,
             )
-            self._state_changed()
+            self._call(self._connection_listeners)
 
     async def _async_page(self, since_id: str | None, limit: int) -> list[Notification]:
         return await self._client.retry_rate_limited(
@@ -365,9 +374,11 @@ class MisskeyListener:
         body = event.body
         if event.type == "notification" and isinstance(body, dict) and "id" in body:
             notification = Notification.from_json(body)
-            if notification.id not in self._delivered_set:
-                self._count_unread(notification.id)
+            new = notification.id not in self._delivered_set
+            # The event first: it is what automations wait for.
             self._deliver_notifications([notification], missed_before=None)
+            if new:
+                self._count_unread(notification.id)
         elif event.type in ("newChatMessage", "messagingMessage") and isinstance(
             body, dict
         ):
@@ -381,7 +392,7 @@ class MisskeyListener:
         elif event.type == "readAllNotifications":
             self._unread_base = 0
             self._unread_ids.clear()
-            self._state_changed()
+            self._call(self._unread_listeners)
 
     def _fire(self, event: MisskeyEvent) -> None:
         self.delivered += 1
@@ -408,7 +419,7 @@ class MisskeyListener:
         # The new reading counts what arrived live before it.
         self._unread_base = unread_notifications(self._coordinator.data)
         self._unread_ids.clear()
-        self._state_changed()
+        self._call(self._unread_listeners)
 
     def _count_unread(self, notification_id: str) -> None:
         """Count a notification that arrived live; it is unread until the user reads all.
@@ -419,7 +430,7 @@ class MisskeyListener:
         """
         if self._unread_base is not None:
             self._unread_ids.add(notification_id)
-            self._state_changed()
+            self._call(self._unread_listeners)
 
     # --- storage ------------------------------------------------------------------
 

@@ -122,7 +122,7 @@ class MisskeyUnreadNotificationsSensor(MisskeyEntity, SensorEntity):
         await super().async_added_to_hass()
         if self._listener is not None:
             self.async_on_remove(
-                self._listener.async_add_state_listener(self.async_write_ha_state)
+                self._listener.async_add_unread_listener(self.async_write_ha_state)
             )
 
     @property
