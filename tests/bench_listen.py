@@ -195,23 +195,33 @@ async def bench_latency(config_dir: str, rounds: int) -> dict[str, Any]:
                 heard.changed.set()
 
         reader = asyncio.create_task(read_bare())
-        async with aiohttp.ClientSession() as session:
-            await _wait_streaming(hass, entry)
-            sent: dict[str, float] = {}
-            answered: dict[str, float] = {}
-            for n in range(rounds + 10):
-                start = time.monotonic()
-                async with session.post(
-                    f"{url}/api/notes/create",
-                    json={"i": info["bob"], "text": f"@{account['username']} {n}"},
-                ) as response:
-                    note_id = (await response.json())["createdNote"]["id"]
-                answered[note_id] = time.monotonic()
-                sent[note_id] = start
-                await heard.wait_for(
-                    lambda note_id=note_id: note_id in heard.times and note_id in bare,
-                    10,
-                )
+        # The poster too, so that its answer does not compete with the event.
+        poster = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.bench_listen",
+            "poster",
+            url,
+            info["bob"],
+            f"@{account['username']}",
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        assert poster.stdin is not None and poster.stdout is not None
+        await _wait_streaming(hass, entry)
+        sent: dict[str, float] = {}
+        answered: dict[str, float] = {}
+        for _ in range(rounds + 10):
+            poster.stdin.write(b"post\n")
+            await poster.stdin.drain()
+            note_id, start, answer = (await poster.stdout.readline()).decode().split()
+            sent[note_id], answered[note_id] = float(start), float(answer)
+            await heard.wait_for(
+                lambda note_id=note_id: note_id in heard.times and note_id in bare,
+                10,
+            )
+        poster.stdin.close()
+        await poster.wait()
         bare_process.terminate()
         await bare_process.wait()
         reader.cancel()
@@ -255,6 +265,22 @@ async def bare_client(url: str, credential: str) -> None:
             body = json.loads(message.data)["body"]
             if body["type"] == "notification":
                 print(body["body"]["note"]["id"], at, flush=True)  # noqa: T201
+
+
+async def poster(url: str, token: str, mention: str) -> None:
+    """Post a mention for each line read; print its note, when sent and when answered."""
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession() as session:
+        n = 0
+        while await loop.run_in_executor(None, sys.stdin.readline):
+            start = time.monotonic()
+            async with session.post(
+                f"{url}/api/notes/create",
+                json={"i": token, "text": f"{mention} {n}"},
+            ) as response:
+                note_id = (await response.json())["createdNote"]["id"]
+            print(note_id, start, time.monotonic(), flush=True)  # noqa: T201
+            n += 1
 
 
 async def _wait_streaming(hass: HomeAssistant, entry: MockConfigEntry) -> None:
@@ -391,6 +417,9 @@ def main() -> None:
         return
     if section == "bare":
         asyncio.run(bare_client(rest[0], rest[1]))
+        return
+    if section == "poster":
+        asyncio.run(poster(rest[0], rest[1], rest[2]))
         return
     with tempfile.TemporaryDirectory() as config_dir:
         if section == "latency":
