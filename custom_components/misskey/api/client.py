@@ -141,14 +141,16 @@ class MisskeyClient:
         url: str,
         credential: str | None = None,
         *,
-        request_timeout: float = DEFAULT_TIMEOUT,
+        request_timeout: float | None = None,
         upload_timeout: float = DEFAULT_UPLOAD_TIMEOUT,
     ) -> None:
         """Use the caller's aiohttp session; the client never closes it."""
         self._session = session
         self.url = url.rstrip("/")
         self._credential = credential
-        self.request_timeout = request_timeout
+        self.request_timeout = (
+            DEFAULT_TIMEOUT if request_timeout is None else request_timeout
+        )
         self.upload_timeout = upload_timeout
         self._gate = RateLimitGate()
 
