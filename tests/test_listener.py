@@ -392,6 +392,9 @@ async def test_refused_upgrade_falls_back_to_polling(
     assert listener.diagnostics()["mode"] == "polling"
     assert listener.diagnostics()["refused_status"] == status
     assert "does not accept WebSocket connections" in caplog.text
+    # The streaming URL holds the credential: it never reaches the log.
+    assert mock_config_entry.data["i"] not in caplog.text
+    assert mock_config_entry.data["i"] not in str(listener.diagnostics())
 
     # The proxy is fixed: streaming is tried again and used.
     misskey.streams.refuse_status = None
@@ -446,6 +449,7 @@ async def test_server_down_logs_once(
     assert "Lost the connection" in warnings[0].getMessage()
     assert sum("again" in r.getMessage() for r in records) == 1
     assert not any(r.exc_info for r in caplog.records)
+    assert mock_config_entry.data["i"] not in caplog.text
     assert mentions.note_ids() == [note["id"]]
 
 
