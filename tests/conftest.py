@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncGenerator, Generator
+from datetime import timedelta
 from unittest.mock import patch
 
 import pytest
@@ -14,7 +15,7 @@ from syrupy.assertion import SnapshotAssertion
 # Imported before Home Assistant looks for it, so this checkout's integration
 # wins over the plugin's testing_config/custom_components.
 import custom_components.misskey  # noqa: F401
-from custom_components.misskey.api import credential_from_access_token
+from custom_components.misskey.api import MisskeyClient, credential_from_access_token
 from custom_components.misskey.const import (
     APP_PERMISSIONS,
     CONF_CREDENTIAL,
@@ -24,8 +25,9 @@ from custom_components.misskey.const import (
 )
 from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
-from .misskey_server import AccessToken, App, MisskeyServer
+from .misskey_server import AccessToken, App, MisskeyServer, User
 
 
 @pytest.fixture(autouse=True)
@@ -46,6 +48,38 @@ async def misskey(socket_enabled: None, variant: str) -> AsyncGenerator[MisskeyS
     await server.start()
     yield server
     await server.close()
+
+
+@pytest.fixture
+def fast_listener(misskey: MisskeyServer) -> Generator[None]:
+    """Reconnect, ping and poll in milliseconds; the server hints unread at once."""
+    misskey.streams.unread_delay = 0.05
+    misskey.streams.chat_delay = 0.05
+    with patch.multiple(
+        "custom_components.misskey.listener",
+        RECONNECT_MIN_DELAY=0.05,
+        RECONNECT_MAX_DELAY=0.2,
+        STREAM_HEARTBEAT=0.2,
+        STREAM_CONNECT_TIMEOUT=0.5,
+        RECONNECT_MAX_RETRY_AFTER=2.0,
+        POLL_INTERVAL=timedelta(seconds=0.05),
+        STREAM_RETRY_INTERVAL=timedelta(seconds=0.5),
+    ):
+        yield
+
+
+@pytest.fixture
+def bob(misskey: MisskeyServer) -> User:
+    """Return another user of the server, who talks to the account."""
+    return misskey.add_user("bob", name="Bob")
+
+
+@pytest.fixture
+async def as_bob(
+    hass: HomeAssistant, misskey: MisskeyServer, bob: User
+) -> AsyncGenerator[MisskeyClient]:
+    """Return a client signed in as bob with his own token."""
+    return MisskeyClient(async_get_clientsession(hass), misskey.url, bob.native_token)
 
 
 @pytest.fixture

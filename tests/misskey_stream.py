@@ -60,6 +60,18 @@ def now_iso() -> str:
 
 
 @dataclass
+class UpgradeFault:
+    """An answer to one upgrade request in place of the real one."""
+
+    # "status": answer ``status`` with ``headers`` and ``body``; "drop": cut
+    # the connection without an answer; "hang": never answer.
+    kind: str
+    status: int = 500
+    headers: dict[str, str] = field(default_factory=dict)
+    body: str = ""
+
+
+@dataclass
 class StreamConnection:
     """One client's WebSocket."""
 
@@ -91,6 +103,8 @@ class StreamHub:
         # Answer the upgrade with this status and a page, as a proxy that does
         # not pass WebSocket upgrades does.
         self.refuse_status: int | None = None
+        # Answers for the next upgrades, one each, before anything else.
+        self.upgrade_faults: list[UpgradeFault] = []
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- what tests do ----------------------------------------------------
@@ -108,6 +122,22 @@ class StreamHub:
         for connection in self.connections:
             connection.stalled = True
             connection.pause_reading()
+
+    def fail_upgrades(self, fault: UpgradeFault, count: int = 1) -> None:
+        """Answer the next ``count`` upgrade requests with ``fault``."""
+        self.upgrade_faults.extend([fault] * count)
+
+    async def send_raw(self, user: User, text: str) -> None:
+        """Send a text frame as it is to every socket of the user on ``main``."""
+        for connection in self.joined(user):
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await connection.ws.send_str(text)
+
+    async def close_sockets(self, code: int) -> None:
+        """Close every socket with a close frame of ``code``."""
+        for connection in list(self.connections):
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await connection.ws.close(code=code)
 
     def joined(self, user: User) -> list[StreamConnection]:
         """Return the live sockets of the user that joined ``main``."""
@@ -131,6 +161,18 @@ class StreamHub:
 
         server = self.server
         self.upgrades += 1
+        if self.upgrade_faults:
+            fault = self.upgrade_faults.pop(0)
+            if fault.kind == "drop":
+                assert request.transport is not None
+                request.transport.abort()
+                return web.Response(status=500)
+            if fault.kind == "hang":
+                await server.closing.wait()
+                return web.Response(status=504)
+            return web.Response(
+                text=fault.body, status=fault.status, headers=fault.headers
+            )
         if self.refuse_status is not None:
             return web.Response(
                 text="<!DOCTYPE html><html><body>Not a WebSocket</body></html>",

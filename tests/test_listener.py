@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Generator
 from datetime import timedelta
 import logging
-from typing import Any
 from unittest.mock import patch
 
 import pytest
@@ -21,120 +19,16 @@ from homeassistant.const import (
     STATE_ON,
     STATE_UNAVAILABLE,
 )
-from homeassistant.core import (
-    CoreState,
-    Event,
-    EventStateChangedData,
-    HomeAssistant,
-    callback,
-)
+from homeassistant.core import CoreState, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 import homeassistant.util.dt as dt_util
 
+from .listening import Events, entity_id, post_as, set_up, until
 from .misskey_server import MISSKEY, MISSKEY_13, SHARKEY, MisskeyServer, User
 
-
-@pytest.fixture(autouse=True)
-def fast_listener(misskey: MisskeyServer) -> Generator[None]:
-    """Reconnect, ping and poll in milliseconds; the server hints unread at once."""
-    misskey.streams.unread_delay = 0.05
-    misskey.streams.chat_delay = 0.05
-    with patch.multiple(
-        "custom_components.misskey.listener",
-        RECONNECT_MIN_DELAY=0.05,
-        RECONNECT_MAX_DELAY=0.2,
-        STREAM_HEARTBEAT=0.2,
-        STREAM_CONNECT_TIMEOUT=0.5,
-        POLL_INTERVAL=timedelta(seconds=0.05),
-        STREAM_RETRY_INTERVAL=timedelta(seconds=0.5),
-    ):
-        yield
-
-
-@pytest.fixture
-def bob(misskey: MisskeyServer) -> User:
-    """Return another user of the server, who talks to the account."""
-    return misskey.add_user("bob", name="Bob")
-
-
-@pytest.fixture
-async def as_bob(
-    hass: HomeAssistant, misskey: MisskeyServer, bob: User
-) -> AsyncGenerator[MisskeyClient]:
-    """Return a client signed in as bob with his own token."""
-    return MisskeyClient(async_get_clientsession(hass), misskey.url, bob.native_token)
-
-
-async def until(predicate: Callable[[], Any], timeout: float = 5) -> None:
-    """Wait until ``predicate()`` is true."""
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.01)
-
-
-def entity_id(
-    hass: HomeAssistant, entry: MockConfigEntry, platform: str, key: str
-) -> str:
-    """Return the entity ID of one of the account's entities."""
-    found = er.async_get(hass).async_get_entity_id(
-        platform, DOMAIN, f"{entry.unique_id}_{key}"
-    )
-    assert found is not None, key
-    return found
-
-
-class Events:
-    """The events an event entity fires, as automations see them."""
-
-    def __init__(self, hass: HomeAssistant, entity: str) -> None:
-        """Record the state changes of ``entity``."""
-        self.fired: list[tuple[str, dict[str, Any]]] = []
-
-        @callback
-        def record(event: Event[EventStateChangedData]) -> None:
-            new = event.data["new_state"]
-            old = event.data["old_state"]
-            # A state restored when the entity is added again is no event, as
-            # automations on event entities say with not_from: unavailable.
-            if (
-                event.data["entity_id"] == entity
-                and old is not None
-                and old.state != STATE_UNAVAILABLE
-                and new is not None
-                and new.attributes.get("event_type") is not None
-            ):
-                attributes = dict(new.attributes)
-                self.fired.append((attributes.pop("event_type"), attributes))
-
-        hass.bus.async_listen("state_changed", record)
-
-    async def wait(self, count: int) -> None:
-        """Wait until ``count`` events fired."""
-        await until(lambda: len(self.fired) >= count)
-
-    def note_ids(self) -> list[str]:
-        """Return the note IDs of the events, in order."""
-        return [attributes.get("note_id") for _, attributes in self.fired]
-
-
-async def set_up(
-    hass: HomeAssistant, misskey: MisskeyServer, entry: MockConfigEntry
-) -> None:
-    """Set up the account and wait until it listens."""
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await hass.async_block_till_done()
-    await misskey.streams.wait_joined(misskey.user)
-
-
-async def post_as(client: MisskeyClient, **params: Any) -> dict[str, Any]:
-    """Post a note as another user; return it."""
-    note: dict[str, Any] = (
-        await client.request("notes/create", params, authenticated=True)
-    )["createdNote"]
-    return note
+pytestmark = pytest.mark.usefixtures("fast_listener")
 
 
 @pytest.mark.parametrize("variant", [MISSKEY, SHARKEY, MISSKEY_13])
@@ -563,11 +457,14 @@ async def test_refused_upgrade_without_notifications_permission(
     await hass.async_block_till_done()
     listener = legacy_config_entry.runtime_data.listener
     await until(lambda: listener.refused_status == 404)
-    assert listener.diagnostics()["mode"] == "disconnected"
+    assert listener.diagnostics()["mode"] == "refused"
     assert not misskey.calls("i/notifications")
     assert "has not allowed reading notifications" in caplog.text
     streaming = entity_id(hass, legacy_config_entry, "binary_sensor", "streaming")
     assert hass.states.get(streaming).state == STATE_OFF
+    # Nothing can arrive: the event entities say so.
+    mentions = entity_id(hass, legacy_config_entry, "event", "mentions")
+    assert hass.states.get(mentions).state == STATE_UNAVAILABLE
 
 
 async def test_server_refuses_reading_notifications(

@@ -150,5 +150,8 @@ class MisskeyStreamingBinarySensor(MisskeyEntity, BinarySensorEntity):
 
     @property
     def available(self) -> bool:
-        """Stay available when the server is not: then the connection is off."""
-        return True
+        """Stay available when the server is not (the connection is off then).
+
+        Unavailable only once nothing keeps the connection any more.
+        """
+        return self._listener.running

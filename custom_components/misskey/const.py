@@ -127,14 +127,17 @@ DEFAULT_CATCH_UP_WINDOW: Final = 15
 MAX_CATCH_UP_WINDOW: Final = 1440
 
 # The streaming connection: our pings notice a dead connection within 1.5
-# heartbeats; reconnects back off from about 1 s to 5 minutes, with jitter.
+# heartbeats; reconnects back off as Misskey's own client does (misskey-js's
+# reconnecting-websocket): from about 1 s up to 10 s, with jitter, then stay.
 STREAM_HEARTBEAT: Final = 30.0
 # Misskey 12 never answers the upgrade of a credential it refuses.
 STREAM_CONNECT_TIMEOUT: Final = 15.0
 RECONNECT_MIN_DELAY: Final = 1.0
-RECONNECT_MAX_DELAY: Final = 300.0
+RECONNECT_MAX_DELAY: Final = 10.0
 # A connection that lasted this long was healthy: the next delay starts over.
 RECONNECT_RESET_AFTER: Final = 30.0
+# The longest a server's Retry-After on the upgrade is waited out.
+RECONNECT_MAX_RETRY_AFTER: Final = 600.0
 # Without WebSockets: i/notifications allows 30 calls in 30 s; one call every
 # 30 s leaves nearly all of it to the user's own apps. Streaming is tried
 # again now and then, in case the proxy was fixed.

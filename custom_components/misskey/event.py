@@ -107,6 +107,9 @@ class MisskeyEventEntity(MisskeyEntity, EventEntity):
         self.async_on_remove(
             self._listener.async_add_event_listener(self._async_handle_event)
         )
+        self.async_on_remove(
+            self._listener.async_add_connection_listener(self.async_write_ha_state)
+        )
 
     @callback
     def _async_handle_event(self, event: MisskeyEvent) -> None:
@@ -117,5 +120,8 @@ class MisskeyEventEntity(MisskeyEntity, EventEntity):
 
     @property
     def available(self) -> bool:
-        """Stay available while Misskey cannot be read: events still come later."""
-        return True
+        """Return whether events can arrive: reconnecting only delays them.
+
+        Not whether the account's last read worked: that is the sensors' business.
+        """
+        return self._listener.available

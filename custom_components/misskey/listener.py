@@ -1,9 +1,11 @@
 """Hears the account: notifications and chat messages, live, none lost, none twice.
 
-One streaming connection per account (channel ``main``). After every
-(re)connection, and after Home Assistant restarts, what arrived while away is
-fetched from ``i/notifications`` since the last notification delivered, which
-a Store keeps. A server or proxy that refuses WebSockets is polled instead.
+One streaming connection per account (channel ``main``), kept by one
+supervising loop that outlives any fault. After every (re)connection, and after
+Home Assistant restarts, what arrived while away is fetched from
+``i/notifications`` since the last notification delivered, which a Store keeps
+(written as soon as an event fired). A server or proxy that refuses WebSockets
+is polled instead.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from .api import (
     MisskeyAuthenticationError,
     MisskeyError,
     MisskeyPermissionDeniedError,
+    MisskeyRateLimitError,
     MisskeyStream,
     MisskeyStreamRefusedError,
     MisskeyTimeoutError,
@@ -45,6 +48,7 @@ from .const import (
     POLL_INTERVAL,
     RATE_LIMIT_MAX_WAIT,
     RECONNECT_MAX_DELAY,
+    RECONNECT_MAX_RETRY_AFTER,
     RECONNECT_MIN_DELAY,
     RECONNECT_RESET_AFTER,
     STREAM_CONNECT_TIMEOUT,
@@ -67,7 +71,13 @@ MODE_CONNECTING: Final = "connecting"
 MODE_STREAMING: Final = "streaming"
 MODE_POLLING: Final = "polling"
 MODE_DISCONNECTED: Final = "disconnected"
+# WebSockets refused, and notifications may not be read: nothing can arrive.
+MODE_REFUSED: Final = "refused"
 MODE_AUTH_FAILED: Final = "authentication_failed"
+# The supervising loop ended: only a bug can do that.
+MODE_STOPPED: Final = "stopped"
+# While nothing can reach Home Assistant; a reconnect only delays events.
+_UNAVAILABLE_MODES: Final = frozenset({MODE_REFUSED, MODE_AUTH_FAILED, MODE_STOPPED})
 
 
 def listener_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
@@ -90,10 +100,11 @@ class MisskeyListener:
         self._coordinator = coordinator
         self._client = coordinator.client
         self._instance = instance_host(self._client.url)
+        self._credential: str = entry.data[CONF_CREDENTIAL]
         self._stream = MisskeyStream(
             async_get_clientsession(hass),
             self._client.url,
-            entry.data[CONF_CREDENTIAL],
+            self._credential,
             heartbeat=STREAM_HEARTBEAT,
             connect_timeout=STREAM_CONNECT_TIMEOUT,
             json_loads=json_loads,
@@ -120,7 +131,14 @@ class MisskeyListener:
         self.reconnects = 0
         self.delivered = 0
         self.skipped_old = 0
-        self._problem_logged = False
+        # The upgrade was refused: poll until it is time to try again.
+        self._refused: MisskeyStreamRefusedError | None = None
+        # A problem was logged and nothing was heard live since: the next
+        # problem is part of the same outage.
+        self._outage = False
+        self._bug_logged = False
+        # Set by each successful read of the account, after a refused credential.
+        self._credential_ok = asyncio.Event()
         # Unread notifications: what `i` said, plus those seen unread since.
         self._unread_base: int | None = None
         self._unread_ids: set[str] = set()
@@ -134,7 +152,7 @@ class MisskeyListener:
         self._initialized = bool(stored.get("initialized"))
         self._update_unread_from_account()
         self._entry.async_on_unload(
-            self._coordinator.async_add_listener(self._update_unread_from_account)
+            self._coordinator.async_add_listener(self._async_account_updated)
         )
         self._entry.async_on_unload(self._async_stop)
         # Automations listen only once Home Assistant has started: what is
@@ -143,9 +161,24 @@ class MisskeyListener:
 
     @callback
     def _async_begin(self, hass: HomeAssistant) -> None:
-        self._entry.async_create_background_task(
+        task = self._entry.async_create_background_task(
             hass, self._async_run(), f"{DOMAIN} listener {self._entry.entry_id}"
         )
+        task.add_done_callback(self._async_run_ended)
+
+    @callback
+    def _async_run_ended(self, task: asyncio.Task[None]) -> None:
+        """Say so if the supervising loop ever ends other than by unloading."""
+        if task.cancelled():
+            return
+        err = task.exception()
+        self.last_error = _describe(err) if err is not None else "stopped"
+        _LOGGER.error(
+            "Stopped listening to %s: %s; reload the account",
+            self._entry.title,
+            self.last_error,
+        )
+        self._set_mode(MODE_STOPPED)
 
     async def _async_stop(self) -> None:
         # The background task, cancelled on unload, closes the connection.
@@ -183,39 +216,121 @@ class MisskeyListener:
         """Return whether the account's events arrive live."""
         return self.mode == MODE_STREAMING
 
-    # --- the connection -------------------------------------------------------
+    @property
+    def running(self) -> bool:
+        """Return whether the loop that keeps the account heard still runs."""
+        return self.mode != MODE_STOPPED
+
+    @property
+    def available(self) -> bool:
+        """Return whether events can still reach Home Assistant, now or caught up later."""
+        return self.mode not in _UNAVAILABLE_MODES
+
+    # --- supervision ------------------------------------------------------------
 
     async def _async_run(self) -> None:
+        """Keep the account heard until the entry unloads, whatever goes wrong.
+
+        Each turn of the loop is one connection, or one spell of polling while
+        WebSockets are refused. Whatever ends it is handled here: a refused
+        credential waits for re-authentication, anything else (the server,
+        the network, a bug of ours) is logged once per outage and tried again
+        after a delay that grows to RECONNECT_MAX_DELAY.
+        """
+        loop = asyncio.get_running_loop()
         attempt = 0
         while True:
-            started = asyncio.get_running_loop().time()
+            began = loop.time()
+            retry_after: float | None = None
             try:
-                await self._async_listen()
-            except MisskeyAuthenticationError:
-                self._set_mode(MODE_AUTH_FAILED)
-                _LOGGER.warning(
-                    "Misskey no longer accepts the credential of %s; "
-                    "re-authenticate the account",
-                    self._entry.title,
-                )
-                self._entry.async_start_reauth(self.hass)
-                return
+                if self._refused is None:
+                    await self._async_stream()
+                else:
+                    await self._async_poll(self._refused)
+                    continue
             except MisskeyStreamRefusedError as err:
-                await self._async_poll(err)
+                self._refused = err
+                continue
+            except MisskeyAuthenticationError:
+                await self._async_wait_for_credential()
                 attempt = 0
                 continue
-            except MisskeyError as err:
-                self._disconnected(err)
-            if asyncio.get_running_loop().time() - started >= RECONNECT_RESET_AFTER:
+            except MisskeyRateLimitError as err:
+                self._problem(err)
+                retry_after = err.retry_after
+            except Exception as err:  # noqa: BLE001 - the loop must outlive anything
+                self._problem(err)
+            if loop.time() - began >= RECONNECT_RESET_AFTER:
                 attempt = 0
-            delay = min(RECONNECT_MAX_DELAY, RECONNECT_MIN_DELAY * 2**attempt)
+            delay = reconnect_delay(attempt)
+            if retry_after is not None:
+                delay = max(delay, min(retry_after, RECONNECT_MAX_RETRY_AFTER))
             attempt += 1
             self.reconnects += 1
-            # Full jitter: many clients of one restarted server do not
-            # come back at the same instant.
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            await asyncio.sleep(delay)
 
-    async def _async_listen(self) -> None:
+    def _problem(self, err: Exception) -> None:
+        """Record why the account is not heard; log it once per outage."""
+        self.last_error = _describe(err)
+        self.connected_since = None
+        if isinstance(err, MisskeyError):
+            self._log_problem(
+                "Lost the connection to %s for %s (%s); reconnecting",
+                self._instance,
+                self._entry.title,
+                self.last_error,
+            )
+        elif not self._bug_logged:
+            # A bug of ours: its traceback is what a report needs, once (and
+            # never with a message that holds the credential).
+            self._bug_logged = self._outage = True
+            _LOGGER.error(
+                "Unexpected error while listening to %s; trying again",
+                self._entry.title,
+                exc_info=err if self._credential not in str(err) else None,
+            )
+        self._set_mode(MODE_DISCONNECTED)
+
+    def _log_problem(self, message: str, *args: object) -> None:
+        """Log the first problem of an outage as a warning, later ones at debug."""
+        if self._outage:
+            _LOGGER.debug(message, *args)
+        else:
+            _LOGGER.warning(message, *args)
+            self._outage = True
+
+    def _set_mode(self, mode: str) -> None:
+        if mode != self.mode:
+            self.mode = mode
+            self._call(self._connection_listeners)
+
+    async def _async_wait_for_credential(self) -> None:
+        """Ask the user to re-authenticate; wait until the credential works again.
+
+        Misskey counts failed authentications against the address, so the
+        credential is not tried again here: the account's next successful read
+        (or the reload that re-authentication brings) resumes listening.
+        """
+        self._credential_ok.clear()
+        self.last_error = "the credential was refused"
+        self.connected_since = None
+        self._set_mode(MODE_AUTH_FAILED)
+        self._log_problem(
+            "Misskey no longer accepts the credential of %s; re-authenticate the account",
+            self._entry.title,
+        )
+        self._entry.async_start_reauth(self.hass)
+        await self._credential_ok.wait()
+
+    @callback
+    def _async_account_updated(self) -> None:
+        if self._coordinator.last_update_success:
+            self._credential_ok.set()
+        self._update_unread_from_account()
+
+    # --- streaming ---------------------------------------------------------------
+
+    async def _async_stream(self) -> None:
         """Connect, catch up, then deliver live events until the connection ends."""
         try:
             await self._stream.connect()
@@ -233,72 +348,60 @@ class MisskeyListener:
             await self._stream.close()
 
     def _connected(self) -> None:
-        if self._problem_logged:
+        if self._outage:
             _LOGGER.info("Listening to %s again", self._entry.title)
-            self._problem_logged = False
+            self._outage = self._bug_logged = False
         self.refused_status = None
         self.connected_since = dt_util.utcnow()
         self._set_mode(MODE_STREAMING)
 
-    def _disconnected(self, err: MisskeyError) -> None:
-        self.last_error = str(err)
-        self.connected_since = None
-        if not self._problem_logged:
-            # One line while the server is away, not one per attempt.
-            _LOGGER.warning(
-                "Lost the connection to %s for %s (%s); reconnecting",
-                self._instance,
-                self._entry.title,
-                err,
-            )
-            self._problem_logged = True
-        self._set_mode(MODE_DISCONNECTED)
-
-    def _set_mode(self, mode: str) -> None:
-        if mode != self.mode:
-            self.mode = mode
-            self._call(self._connection_listeners)
+    # --- polling -----------------------------------------------------------------
 
     async def _async_poll(self, refused: MisskeyStreamRefusedError) -> None:
-        """Poll ``i/notifications`` while WebSockets are refused; then try them again."""
+        """Poll ``i/notifications`` while WebSockets are refused; then try them again.
+
+        Without ``read:notifications`` nothing can be heard until the
+        WebSocket is accepted or the account re-authorized.
+        """
+        # Whatever ends this spell, streaming is tried next.
+        self._refused = None
         self.refused_status = refused.status
         self.last_error = str(refused)
         self.connected_since = None
-        if not self._can_catch_up:
-            _LOGGER.warning(
-                "%s does not accept WebSocket connections (%s), and %s has not "
-                "allowed reading notifications: no events until it is re-authorized",
-                self._instance,
-                refused,
-                self._entry.title,
-            )
-            self._set_mode(MODE_DISCONNECTED)
-            await asyncio.sleep(STREAM_RETRY_INTERVAL.total_seconds())
-            return
-        _LOGGER.warning(
-            "%s does not accept WebSocket connections (%s); asking for "
-            "notifications every %s s instead",
-            self._instance,
-            refused,
-            POLL_INTERVAL.total_seconds(),
-        )
-        self._problem_logged = True
-        self._set_mode(MODE_POLLING)
         loop = asyncio.get_running_loop()
         until = loop.time() + STREAM_RETRY_INTERVAL.total_seconds()
+        if self._can_catch_up:
+            self._log_problem(
+                "%s does not accept WebSocket connections (%s); asking for "
+                "notifications every %s s instead",
+                self._instance,
+                refused,
+                POLL_INTERVAL.total_seconds(),
+            )
+            self._set_mode(MODE_POLLING)
         live_since = dt_util.utcnow()
-        while loop.time() < until:
+        while self._can_catch_up and loop.time() < until:
             started = dt_util.utcnow()
             try:
                 await self._async_catch_up(live_since)
             except MisskeyAuthenticationError:
                 raise
             except MisskeyError as err:
-                self.last_error = str(err)
+                self.last_error = _describe(err)
                 _LOGGER.debug("Polling %s failed: %s", self._instance, err)
             else:
                 live_since = started
             await asyncio.sleep(POLL_INTERVAL.total_seconds())
+        if not self._can_catch_up:
+            self._log_problem(
+                "%s does not accept WebSocket connections (%s), and %s has not "
+                "allowed reading notifications: no events until it is re-authorized",
+                self._instance,
+                refused,
+                self._entry.title,
+            )
+            self._set_mode(MODE_REFUSED)
+            await asyncio.sleep(max(until - loop.time(), 0))
 
     # --- catching up ------------------------------------------------------------
 
@@ -350,6 +453,7 @@ class MisskeyListener:
         self, notifications: Iterable[Notification], *, missed_before: datetime | None
     ) -> None:
         """Fire the events of new notifications; skip those made before ``missed_before``."""
+        cursor = self._cursor
         for notification in notifications:
             if notification.id in self._delivered_set:
                 continue
@@ -366,7 +470,8 @@ class MisskeyListener:
                 notification, self._client.url, self._instance
             ):
                 self._fire(event)
-        self._save()
+        if self._cursor != cursor:
+            self._save()
 
     # --- live events -------------------------------------------------------------
 
@@ -397,7 +502,12 @@ class MisskeyListener:
     def _fire(self, event: MisskeyEvent) -> None:
         self.delivered += 1
         for event_listener in list(self._event_listeners):
-            event_listener(event)
+            try:
+                event_listener(event)
+            except Exception:
+                # One consumer's bug must not keep the event from the others,
+                # nor cut the connection.
+                _LOGGER.exception("Error handling %s event %s", DOMAIN, event.id)
 
     def _remember(self, event_id: str) -> None:
         if len(self._delivered) == self._delivered.maxlen:
@@ -438,7 +548,14 @@ class MisskeyListener:
         return {"last_notification_id": self._cursor, "initialized": self._initialized}
 
     def _save(self) -> None:
-        self._store.async_delay_save(self._stored, 1.0)
+        """Write where events stopped at once, right after they fired.
+
+        An event fired but not yet on disk fires again after a power cut:
+        the write starts before anything the event triggers can run.
+        """
+        self._entry.async_create_task(
+            self.hass, self._store.async_save(self._stored()), eager_start=True
+        )
 
     def diagnostics(self) -> dict[str, Any]:
         """Return how the listener fares, for diagnostics."""
@@ -454,6 +571,24 @@ class MisskeyListener:
             "last_notification_id": self._cursor,
             "last_error": self.last_error,
         }
+
+
+def reconnect_delay(attempt: int) -> float:
+    """Return how long to wait before try ``attempt`` (from 0) after a lost connection.
+
+    It doubles from RECONNECT_MIN_DELAY up to RECONNECT_MAX_DELAY and stays
+    there, each time at random between half and all of it, so that the clients
+    of a restarted server do not all come back at the same instant.
+    """
+    delay = min(RECONNECT_MAX_DELAY, RECONNECT_MIN_DELAY * 2 ** min(attempt, 16))
+    return delay * random.uniform(0.5, 1.0)
+
+
+def _describe(err: BaseException) -> str:
+    """Return what went wrong in a few words; Misskey's errors never hold the credential."""
+    if isinstance(err, MisskeyError):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
 
 
 def _created(created_at: str) -> datetime:

@@ -62,6 +62,17 @@ class MisskeyNotifyEntity(MisskeyEntity, NotifyEntity):
         """Make the entity of the account."""
         super().__init__(coordinator, "notify")
 
+    @property
+    @override
+    def available(self) -> bool:
+        """Post whenever the account is loaded.
+
+        Home Assistant drops messages to an unavailable notify entity without
+        a word, so one failed read of the account must not make it so; a
+        post that fails says why itself.
+        """
+        return True
+
     @override
     async def async_send_message(self, message: str, title: str | None = None) -> None:
         """Post the message as a note."""

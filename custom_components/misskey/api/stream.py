@@ -35,6 +35,9 @@ _LOGGER = logging.getLogger(__name__)
 # entry, a stalled proxy) within 1.5 heartbeats.
 DEFAULT_HEARTBEAT: Final = 30.0
 DEFAULT_CONNECT_TIMEOUT: Final = 15.0
+# Far above what channel main sends (a notification of a note of thousands of
+# characters is tens of KiB), and still a bound on memory.
+DEFAULT_MAX_MESSAGE_SIZE: Final = 4 * 1024 * 1024
 MAIN_CHANNEL: Final = "main"
 
 
@@ -62,12 +65,14 @@ class MisskeyStream:
         *,
         heartbeat: float = DEFAULT_HEARTBEAT,
         connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
         json_loads: Callable[[str], Any] = json.loads,
     ) -> None:
         """Use the caller's aiohttp session; the stream never closes it.
 
         ``json_loads`` decodes each message (an application may have a faster
-        one than the standard library's).
+        one than the standard library's). A message over ``max_message_size``
+        bytes ends the connection (WebSocket close code 1009).
         """
         self._json_loads = json_loads
         self._session = session
@@ -76,6 +81,7 @@ class MisskeyStream:
         self._credential = credential
         self.heartbeat = heartbeat
         self.connect_timeout = connect_timeout
+        self.max_message_size = max_message_size
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._channel_id = ""
 
@@ -95,7 +101,7 @@ class MisskeyStream:
                 # Pings are ours (see events()): aiohttp's heartbeat timer
                 # outlives a closed connection.
                 self._ws = await self._session.ws_connect(
-                    url, autoping=False, max_msg_size=0
+                    url, autoping=False, max_msg_size=self.max_message_size
                 )
                 self._channel_id = secrets.token_hex(8)
                 await self._ws.send_json(
@@ -190,6 +196,10 @@ class MisskeyStream:
                     yield event
             elif message.type is aiohttp.WSMsgType.PING:
                 await self._send(ws.pong(message.data))
+            elif message.type is aiohttp.WSMsgType.ERROR and ws.close_code == 1009:
+                raise MisskeyConnectionError(
+                    f"streaming: a message over {self.max_message_size} bytes"
+                )
             elif message.type not in (
                 aiohttp.WSMsgType.PONG,
                 aiohttp.WSMsgType.BINARY,
