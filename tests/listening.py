@@ -72,11 +72,12 @@ class Events:
 async def set_up(
     hass: HomeAssistant, misskey: MisskeyServer, entry: MockConfigEntry
 ) -> None:
-    """Set up the account and wait until it listens."""
+    """Set up the account and wait until it listens (caught up, events live)."""
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     await misskey.streams.wait_joined(misskey.user)
+    await until(lambda: entry.runtime_data.listener.connected)
 
 
 async def post_as(client: MisskeyClient, **params: Any) -> dict[str, Any]:

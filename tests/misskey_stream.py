@@ -105,6 +105,9 @@ class StreamHub:
         self.refuse_status: int | None = None
         # Answers for the next upgrades, one each, before anything else.
         self.upgrade_faults: list[UpgradeFault] = []
+        # Upgrades wait while this is clear, as on a server that is starting.
+        self._open = asyncio.Event()
+        self._open.set()
         self._tasks: set[asyncio.Task[None]] = set()
 
     # --- what tests do ----------------------------------------------------
@@ -122,6 +125,14 @@ class StreamHub:
         for connection in self.connections:
             connection.stalled = True
             connection.pause_reading()
+
+    def hold(self) -> None:
+        """Keep new upgrade requests waiting until release()."""
+        self._open.clear()
+
+    def release(self) -> None:
+        """Let the waiting upgrade requests and the next ones in."""
+        self._open.set()
 
     def fail_upgrades(self, fault: UpgradeFault, count: int = 1) -> None:
         """Answer the next ``count`` upgrade requests with ``fault``."""
@@ -161,6 +172,7 @@ class StreamHub:
 
         server = self.server
         self.upgrades += 1
+        await self._open.wait()
         if self.upgrade_faults:
             fault = self.upgrade_faults.pop(0)
             if fault.kind == "drop":

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 import logging
 from unittest.mock import patch
 
@@ -486,3 +486,89 @@ async def test_server_refuses_reading_notifications(
     note = await post_as(as_bob, text="@alice still here")
     await mentions.wait(1)
     assert mentions.note_ids() == [note["id"]]
+
+
+async def test_refused_upgrade_warns_once(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Polling for hours logs one warning, not one per new try of the WebSocket."""
+    misskey.streams.refuse_status = 404
+    mock_config_entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    # STREAM_RETRY_INTERVAL is 0.5 s here: the WebSocket is tried three times.
+    await until(lambda: misskey.streams.upgrades >= 3)
+    warnings = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.startswith("custom_components")
+    ]
+    assert ["does not accept WebSocket" in r.getMessage() for r in warnings] == [True]
+
+    misskey.streams.refuse_status = None
+    await until(lambda: mock_config_entry.runtime_data.listener.connected)
+    back = [r for r in caplog.records if "Listening to" in r.getMessage()]
+    assert [r.levelno for r in back] == [logging.INFO]
+
+
+async def test_a_bug_of_ours_does_not_end_listening(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    as_bob: MisskeyClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """An unexpected exception is logged once with its traceback; listening goes on."""
+    await set_up(hass, misskey, mock_config_entry)
+    listener = mock_config_entry.runtime_data.listener
+    mentions = Events(hass, entity_id(hass, mock_config_entry, "event", "mentions"))
+    catch_up = listener._async_catch_up
+    calls = 0
+
+    async def broken(live_since: datetime) -> None:
+        nonlocal calls
+        calls += 1
+        if calls <= 3:
+            raise RuntimeError("a bug")
+        await catch_up(live_since)
+
+    with patch.object(listener, "_async_catch_up", broken):
+        misskey.streams.drop()
+        note = await post_as(as_bob, text="@alice meanwhile")
+        await mentions.wait(1)
+    assert mentions.note_ids() == [note["id"]]
+    errors = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.ERROR and r.name.startswith("custom_components")
+    ]
+    assert len(errors) == 1
+    assert errors[0].exc_info is not None
+    assert listener.running
+
+
+async def test_listener_that_stops_says_so(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Were the supervising loop ever to end, the entities and the log would say so."""
+    with patch(
+        "custom_components.misskey.listener.MisskeyListener._async_run",
+        side_effect=RuntimeError("the end"),
+    ):
+        mock_config_entry.add_to_hass(hass)
+        assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+        await hass.async_block_till_done()
+    listener = mock_config_entry.runtime_data.listener
+    await until(lambda: not listener.running)
+    assert "Stopped listening to" in caplog.text
+    streaming = entity_id(hass, mock_config_entry, "binary_sensor", "streaming")
+    mentions = entity_id(hass, mock_config_entry, "event", "mentions")
+    assert hass.states.get(streaming).state == STATE_UNAVAILABLE
+    assert hass.states.get(mentions).state == STATE_UNAVAILABLE
+    assert listener.diagnostics()["mode"] == "stopped"

@@ -57,7 +57,7 @@ from .const import (
 )
 from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
 from .notification import MisskeyEvent, event_from_chat_message, event_from_notification
-from .permissions import has_permission
+from .permissions import async_record_refused_permission, has_permission
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -340,6 +340,9 @@ class MisskeyListener:
             await self._client.account()
             raise
         try:
+            if not self.available:
+                # What is caught up now must reach automations.
+                self._set_mode(MODE_CONNECTING)
             await self._async_catch_up(dt_util.utcnow())
             self._connected()
             async for event in self._stream.events():
@@ -436,7 +439,11 @@ class MisskeyListener:
                 )
         except MisskeyPermissionDeniedError:
             self._can_catch_up = False
-            _LOGGER.warning(
+            # The repair issue asks to re-authorize, for good.
+            async_record_refused_permission(
+                self.hass, self._entry, PERMISSION_READ_NOTIFICATIONS
+            )
+            self._log_problem(
                 "%s has not allowed Home Assistant to read notifications: "
                 "events missed while away are not caught up until it is re-authorized",
                 self._entry.title,
@@ -466,9 +473,16 @@ class MisskeyListener:
             ):
                 self.skipped_old += 1
                 continue
-            if event := event_from_notification(
-                notification, self._client.url, self._instance
-            ):
+            try:
+                event = event_from_notification(
+                    notification, self._client.url, self._instance
+                )
+            except Exception:
+                # A notification we cannot read is skipped, not retried: it
+                # would stop every one after it at each reconnect.
+                _LOGGER.exception("Skipped notification %s", notification.id)
+                continue
+            if event is not None:
                 self._fire(event)
         if self._cursor != cursor:
             self._save()
@@ -580,7 +594,7 @@ def reconnect_delay(attempt: int) -> float:
     there, each time at random between half and all of it, so that the clients
     of a restarted server do not all come back at the same instant.
     """
-    delay = min(RECONNECT_MAX_DELAY, RECONNECT_MIN_DELAY * 2 ** min(attempt, 16))
+    delay = min(RECONNECT_MAX_DELAY, RECONNECT_MIN_DELAY * 2.0 ** min(attempt, 16))
     return delay * random.uniform(0.5, 1.0)
 
 

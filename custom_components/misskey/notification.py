@@ -33,6 +33,10 @@ EVENT_TYPES_BY_NOTIFICATION: Final = {
 }
 
 
+# The only events about a person, not a note.
+_WITHOUT_NOTE: Final = frozenset({EVENT_FOLLOW, EVENT_FOLLOW_REQUEST_RECEIVED})
+
+
 @dataclass(frozen=True, slots=True)
 class MisskeyEvent:
     """An event of the account, with the attributes its entity shows."""
@@ -59,6 +63,11 @@ def event_from_notification(
     if event_type is None:
         return None
     note = notification.note
+    # What an event is about must be there: a note with its ID, or who followed.
+    if (note is None or "id" not in note) and event_type not in _WITHOUT_NOTE:
+        return None
+    if notification.user is None and event_type in _WITHOUT_NOTE:
+        return None
     if (
         event_type in (EVENT_MENTION, EVENT_REPLY)
         and note is not None

@@ -40,6 +40,27 @@ def require_permission(entry: ConfigEntry, permission: str) -> None:
         )
 
 
+@callback
+def async_record_refused_permission(
+    hass: HomeAssistant, entry: ConfigEntry, permission: str
+) -> None:
+    """Record that Misskey refused a permission the entry thought granted.
+
+    The repair issue then asks for a new authorization, as for an account
+    set up before the permission was asked for.
+    """
+    granted = granted_permissions(entry)
+    if permission in granted:
+        hass.config_entries.async_update_entry(
+            entry,
+            data={
+                **entry.data,
+                CONF_PERMISSIONS: [name for name in granted if name != permission],
+            },
+        )
+    async_update_permissions_issue(hass, entry)
+
+
 def _issue_id(entry: ConfigEntry) -> str:
     return f"missing_permissions_{entry.entry_id}"
 
