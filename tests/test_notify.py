@@ -183,3 +183,41 @@ async def test_cannot_connect(
     with pytest.raises(HomeAssistantError) as exc:
         await send_message(hass, init_integration, "Hi")
     assert exc.value.translation_key == "cannot_connect"
+
+
+async def test_posts_after_a_failed_read_of_the_account(
+    hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
+) -> None:
+    """One failed read of the account (the sensors' business) never drops a note.
+
+    Home Assistant skips notify.send_message for an unavailable entity with
+    only a log line, so the notify entity stays available.
+    """
+    coordinator = init_integration.runtime_data.coordinator
+    misskey.fail_next("i", "server_error")
+    await coordinator.async_refresh()
+    assert not coordinator.last_update_success
+    followers = er.async_get(hass).async_get_entity_id(
+        "sensor", DOMAIN, f"{init_integration.unique_id}_followers"
+    )
+    assert followers is not None
+    assert hass.states.get(followers).state == "unavailable"
+    assert hass.states.get(notify_entity_id(hass, init_integration)).state != (
+        "unavailable"
+    )
+
+    await send_message(hass, init_integration, "by the entity")
+    await hass.services.async_call(
+        NOTIFY_DOMAIN,
+        notify_service(misskey),
+        {ATTR_MESSAGE: "by the service"},
+        blocking=True,
+    )
+    await hass.services.async_call(
+        DOMAIN, "post", {"text": "by the action"}, blocking=True
+    )
+    assert [c.body["text"] for c in misskey.calls("notes/create")] == [
+        "by the entity",
+        "by the service",
+        "by the action",
+    ]
