@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Final
 
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
@@ -10,6 +11,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import (
+    ATTR_TEXT,
     DOMAIN,
     EVENT_DIRECT,
     EVENT_FOLLOW,
@@ -28,6 +30,11 @@ from .notification import MisskeyEvent
 
 # Events arrive from the listener, not from updates.
 PARALLEL_UPDATES = 0
+
+# A note's text may be longer than the 16 KiB of attributes the recorder keeps
+# of a state (it then keeps none): history gets its start, automations all of it.
+ATTR_TEXT_EXCERPT: Final = "text_excerpt"
+EXCERPT_LENGTH: Final = 200
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -89,6 +96,7 @@ class MisskeyEventEntity(MisskeyEntity, EventEntity):
     """Fires when one of its kinds of notification arrives."""
 
     entity_description: MisskeyEventEntityDescription
+    _unrecorded_attributes = frozenset({ATTR_TEXT})
 
     def __init__(
         self,
@@ -115,7 +123,7 @@ class MisskeyEventEntity(MisskeyEntity, EventEntity):
     def _async_handle_event(self, event: MisskeyEvent) -> None:
         if event.event_type not in self.entity_description.event_types:
             return
-        self._trigger_event(event.event_type, event.attributes)
+        self._trigger_event(event.event_type, with_excerpt(event.attributes))
         self.async_write_ha_state()
 
     @property
@@ -125,3 +133,12 @@ class MisskeyEventEntity(MisskeyEntity, EventEntity):
         Not whether the account's last read worked: that is the sensors' business.
         """
         return self._listener.available
+
+
+def with_excerpt(attributes: dict[str, Any]) -> dict[str, Any]:
+    """Add the start of the text, which the recorder keeps instead of the text."""
+    text = attributes.get(ATTR_TEXT)
+    if not isinstance(text, str):
+        return attributes
+    excerpt = text if len(text) <= EXCERPT_LENGTH else text[: EXCERPT_LENGTH - 1] + "…"
+    return {**attributes, ATTR_TEXT_EXCERPT: excerpt}
