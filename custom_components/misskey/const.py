@@ -96,13 +96,18 @@ ATTR_DELETE_BANNER: Final = "delete_banner"
 
 
 VISIBILITIES: Final = ["public", "home", "followers", "specified"]
-REACTION_ACCEPTANCES: Final = [
-    "all",
-    "likeOnly",
-    "likeOnlyForRemote",
-    "nonSensitiveOnly",
-    "nonSensitiveOnlyForLocalLikeOnlyForRemote",
-]
+# reaction_acceptance's options (snake_case, as translation keys must be) and the
+# reactionAcceptance Misskey takes for each (null for all). Misskey's own spellings
+# (likeOnly) are accepted as well: automations written for earlier versions send them.
+REACTION_ACCEPTANCES: Final[dict[str, str | None]] = {
+    "all": None,
+    "like_only": "likeOnly",
+    "like_only_for_remote": "likeOnlyForRemote",
+    "non_sensitive_only": "nonSensitiveOnly",
+    "non_sensitive_only_for_local_like_only_for_remote": (
+        "nonSensitiveOnlyForLocalLikeOnlyForRemote"
+    ),
+}
 MAX_POLL_CHOICES: Final = 10
 MAX_POLL_CHOICE_LENGTH: Final = 50
 
