@@ -113,6 +113,10 @@ MAX_POLL_CHOICE_LENGTH: Final = 50
 
 UPDATE_INTERVAL: Final = timedelta(minutes=15)
 
+# The longest mute misskey.mute_account sets, as core's Mastodon integration
+# allows: 10 years (a far larger one overflows the date it ends).
+MAX_MUTE_DURATION: Final = timedelta(days=3650)
+
 # A 429 holds the account's calls to that endpoint until the server's moment;
 # a call waits at most this long in all.
 RATE_LIMIT_MAX_WAIT: Final = 60.0
