@@ -458,6 +458,8 @@ class MisskeyServer:
             SHARKEY: "2025.2.3",
         }[variant]
         self.name = "Test Misskey"
+        self.maintainer_name: str | None = None
+        self.maintainer_email: str | None = None
         self.user = self.add_user("alice", name="Alice", email="alice@example.invalid")
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
@@ -1002,7 +1004,8 @@ class MisskeyServer:
 
     async def _meta(self, body: dict[str, Any], user: User | None) -> dict[str, Any]:
         meta: dict[str, Any] = {
-            "maintainerName": None,
+            "maintainerName": self.maintainer_name,
+            "maintainerEmail": self.maintainer_email,
             "version": self.version,
             "name": self.name,
             "shortName": None,

@@ -12,6 +12,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.misskey.const import (
     DOMAIN,
+    MAX_MUTE_DURATION,
     SERVICE_GET_ACCOUNT,
     SERVICE_MUTE_ACCOUNT,
     SERVICE_UNMUTE_ACCOUNT,
@@ -271,6 +272,50 @@ async def test_mute_refusals_before_sending(
     with pytest.raises(Exception, match="duration"):
         await call(hass, SERVICE_MUTE_ACCOUNT, account="@alice", duration=0)
     assert not misskey.calls("mute/create")
+
+
+@pytest.mark.parametrize(
+    "duration",
+    [
+        {"days": 3650, "seconds": 1},
+        {"days": 100_000},
+        {"days": 10**9},  # beyond what a timedelta holds
+        {"hours": 1e300},
+        10**20,
+        float("inf"),
+        "99999999:00:00",
+    ],
+)
+async def test_mute_longer_than_ten_years_is_refused(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    bob: User,
+    duration: Any,
+) -> None:
+    """A mute over 10 years is refused with a translated message, before any request."""
+    with pytest.raises(ServiceValidationError) as err:
+        await call(hass, SERVICE_MUTE_ACCOUNT, account="@bob", duration=duration)
+    assert err.value.translation_domain == DOMAIN
+    assert err.value.translation_key == "mute_duration_too_long"
+    assert err.value.translation_placeholders == {"days": "3650"}
+    assert not misskey.calls("users/show")
+    assert not misskey.calls("mute/create")
+    assert not misskey.mutes
+
+
+async def test_mute_for_ten_years(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    bob: User,
+    freezer: FrozenDateTimeFactory,
+) -> None:
+    """10 years is the longest mute, and is sent."""
+    assert timedelta(days=3650) == MAX_MUTE_DURATION
+    await call(hass, SERVICE_MUTE_ACCOUNT, account="@bob", duration={"days": 3650})
+    expected = int((dt_util.utcnow() + timedelta(days=3650)).timestamp() * 1000)
+    assert sent(misskey, "mute/create") == {"userId": bob.id, "expiresAt": expected}
 
 
 @pytest.mark.parametrize("variant", [MISSKEY_13])

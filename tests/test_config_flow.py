@@ -374,7 +374,7 @@ async def test_no_scheme_and_no_https_says_type_http(
 
     assert result["type"] is FlowResultType.FORM
     assert result["errors"] == {"base": "cannot_connect_https"}
-    assert result["description_placeholders"] == {"http_url": misskey.url}
+    assert result["description_placeholders"]["http_url"] == misskey.url
     assert misskey.calls("meta") == []
 
     result = await submit(
@@ -399,10 +399,10 @@ async def test_no_scheme_and_nothing_listening(
     assert result["type"] is FlowResultType.FORM
     if template == "{}":
         assert result["errors"] == {"base": "cannot_connect_https"}
-        assert result["description_placeholders"] == {"http_url": f"http://{address}"}
+        assert result["description_placeholders"]["http_url"] == f"http://{address}"
     else:
         assert result["errors"] == {"base": "cannot_connect"}
-        assert result["description_placeholders"] == {}
+        assert "http_url" not in result["description_placeholders"]
 
 
 @pytest.mark.parametrize("language", ["en", "ja"])
@@ -412,6 +412,24 @@ async def test_https_hint_is_translated(hass: HomeAssistant, language: str) -> N
     message = translations[f"component.{DOMAIN}.config.error.cannot_connect_https"]
     assert "http://" in message
     assert "{http_url}" in message
+
+
+@pytest.mark.parametrize("language", ["en", "ja"])
+async def test_address_example_is_a_placeholder(
+    hass: HomeAssistant, language: str
+) -> None:
+    """The field's description gets its example URL from the form (hassfest's rule)."""
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USER}
+    )
+    translations = await async_get_translations(hass, language, "config", [DOMAIN])
+    description = translations[
+        f"component.{DOMAIN}.config.step.user.data_description.url"
+    ]
+    assert "://misskey" not in description
+    shown = description.format(**result["description_placeholders"])
+    assert "https://misskey.example.com" in shown
+    hass.config_entries.flow.async_abort(result["flow_id"])
 
 
 @pytest.mark.parametrize("handle", ["@alice@{}", "alice@{}", " @alice@{}/ "])
@@ -427,7 +445,7 @@ async def test_handle_takes_its_host(
 
     # The handle's host, tried over https: the test server has no TLS.
     assert result["errors"] == {"base": "cannot_connect_https"}
-    assert result["description_placeholders"] == {"http_url": misskey.url}
+    assert result["description_placeholders"]["http_url"] == misskey.url
 
     result = await submit(hass, result["flow_id"], f"http://alice@{address}")
     # With a scheme, alice@ is a URL's user name, which is refused.

@@ -96,6 +96,20 @@ async def test_notify_service_with_data(
     assert body["localOnly"] is True
 
 
+@pytest.mark.parametrize("acceptance", ["likeOnlyForRemote", "like_only_for_remote"])
+async def test_notify_data_reaction_acceptance(
+    hass: HomeAssistant, misskey: MisskeyServer, acceptance: str
+) -> None:
+    """The notify data's reaction_acceptance takes both spellings."""
+    await hass.services.async_call(
+        NOTIFY_DOMAIN,
+        notify_service(misskey),
+        {ATTR_MESSAGE: "Hi", ATTR_DATA: {"reaction_acceptance": acceptance}},
+        blocking=True,
+    )
+    assert last_note(misskey)["reactionAcceptance"] == "likeOnlyForRemote"
+
+
 async def test_notify_service_target_is_recipients(
     hass: HomeAssistant, misskey: MisskeyServer
 ) -> None:

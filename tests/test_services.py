@@ -7,6 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import probatio
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -131,6 +132,53 @@ async def test_every_option_reaches_misskey(
             "expiresAt": int(ends_at.timestamp() * 1000),
         },
     }
+
+
+@pytest.mark.parametrize(
+    ("acceptance", "expected"),
+    [
+        # The selector's options...
+        ("all", None),
+        ("like_only", "likeOnly"),
+        ("like_only_for_remote", "likeOnlyForRemote"),
+        ("non_sensitive_only", "nonSensitiveOnly"),
+        (
+            "non_sensitive_only_for_local_like_only_for_remote",
+            "nonSensitiveOnlyForLocalLikeOnlyForRemote",
+        ),
+        # ...and Misskey's own spellings, which automations already send.
+        ("likeOnly", "likeOnly"),
+        ("likeOnlyForRemote", "likeOnlyForRemote"),
+        ("nonSensitiveOnly", "nonSensitiveOnly"),
+        (
+            "nonSensitiveOnlyForLocalLikeOnlyForRemote",
+            "nonSensitiveOnlyForLocalLikeOnlyForRemote",
+        ),
+    ],
+)
+async def test_reaction_acceptance_spellings(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    acceptance: str,
+    expected: str | None,
+) -> None:
+    """Both spellings of reaction_acceptance reach Misskey as its own value."""
+    await post(hass, init_integration, text="Hi", reaction_acceptance=acceptance)
+    assert sent(misskey) == {"text": "Hi", "reactionAcceptance": expected}
+
+
+@pytest.mark.parametrize("acceptance", ["LikeOnly", "like-only", "likeonly", ""])
+async def test_reaction_acceptance_unknown(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    init_integration: MockConfigEntry,
+    acceptance: str,
+) -> None:
+    """Another spelling is refused by the schema, and nothing is posted."""
+    with pytest.raises(probatio.Invalid, match="reaction_acceptance"):
+        await post(hass, init_integration, text="Hi", reaction_acceptance=acceptance)
+    assert not misskey.calls("notes/create")
 
 
 async def test_public_lowered_to_home(

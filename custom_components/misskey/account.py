@@ -39,6 +39,7 @@ from .const import (
     MAX_DESCRIPTION_LENGTH,
     MAX_DESCRIPTION_LENGTH_BEFORE_12_108,
     MAX_LOCATION_LENGTH,
+    MAX_MUTE_DURATION,
     MAX_NAME_LENGTH,
     MAX_PROFILE_FIELDS,
     MAX_PROFILE_FIELDS_BEFORE_12_108,
@@ -155,6 +156,8 @@ async def async_mute_account(
     duration: timedelta | None,
 ) -> None:
     """Mute an account, for ``duration`` or for good."""
+    if duration is not None and duration > MAX_MUTE_DURATION:
+        raise validation_error("mute_duration_too_long", days=MAX_MUTE_DURATION.days)
     require_permission(coordinator.config_entry, PERMISSION_WRITE_MUTES)
     if duration is not None and coordinator.meta.before_12_108:
         # It would ignore expiresAt and mute for good.

@@ -124,7 +124,8 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Ask for the instance."""
         errors: dict[str, str] = {}
-        placeholders: dict[str, str] = {}
+        # Translations may not contain URLs (hassfest): the example is a placeholder.
+        placeholders = {"example_url": "https://misskey.example.com"}
         if user_input is not None:
             try:
                 url = normalize_url(user_input[CONF_URL])

@@ -96,17 +96,26 @@ ATTR_DELETE_BANNER: Final = "delete_banner"
 
 
 VISIBILITIES: Final = ["public", "home", "followers", "specified"]
-REACTION_ACCEPTANCES: Final = [
-    "all",
-    "likeOnly",
-    "likeOnlyForRemote",
-    "nonSensitiveOnly",
-    "nonSensitiveOnlyForLocalLikeOnlyForRemote",
-]
+# reaction_acceptance's options (snake_case, as translation keys must be) and the
+# reactionAcceptance Misskey takes for each (null for all). Misskey's own spellings
+# (likeOnly) are accepted as well: automations written for earlier versions send them.
+REACTION_ACCEPTANCES: Final[dict[str, str | None]] = {
+    "all": None,
+    "like_only": "likeOnly",
+    "like_only_for_remote": "likeOnlyForRemote",
+    "non_sensitive_only": "nonSensitiveOnly",
+    "non_sensitive_only_for_local_like_only_for_remote": (
+        "nonSensitiveOnlyForLocalLikeOnlyForRemote"
+    ),
+}
 MAX_POLL_CHOICES: Final = 10
 MAX_POLL_CHOICE_LENGTH: Final = 50
 
 UPDATE_INTERVAL: Final = timedelta(minutes=15)
+
+# The longest mute misskey.mute_account sets, as core's Mastodon integration
+# allows: 10 years (a far larger one overflows the date it ends).
+MAX_MUTE_DURATION: Final = timedelta(days=3650)
 
 # A 429 holds the account's calls to that endpoint until the server's moment;
 # a call waits at most this long in all.

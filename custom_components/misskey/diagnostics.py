@@ -1,37 +1,110 @@
-"""Diagnostics of a Misskey account, with every secret redacted."""
+"""Diagnostics of a Misskey account, without secrets or personal data.
+
+Users post diagnostics in public issues. What helps find a bug stays: the
+server's software, version and limits, the account's IDs, counts, flags and
+role policies. Secrets go, and so does what says who someone is or what they
+wrote: the profile's words and pictures, birthday and whereabouts, e-mail
+addresses, and the name and e-mail of the server's operator.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
-from homeassistant.components.diagnostics import async_redact_data
+from homeassistant.components.diagnostics import REDACTED
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_CREDENTIAL
 from .coordinator import MisskeyConfigEntry
 from .permissions import missing_permissions
 
-# The credential under every name Misskey and its forks use, and the e-mail
-# address that `i` returns to its owner.
-TO_REDACT: Final = {
-    CONF_CREDENTIAL,
-    "token",
-    "accessToken",
-    "secret",
-    "appSecret",
-    "email",
+# The credential under every name Misskey and its forks use.
+SECRETS: Final = frozenset(
+    {CONF_CREDENTIAL, "token", "accessToken", "secret", "appSecret"}
+)
+
+# What `i` tells of the account (Misskey, Sharkey, Firefish and other forks),
+# at any depth. Its display name is redacted at the top only: roles and
+# achievements have names too, and those help.
+ACCOUNT_PERSONAL: Final = SECRETS | {
+    # The profile's own words.
+    "description",
+    "fields",
+    "verifiedLinks",
+    "location",
+    "birthday",
+    "company",
+    "jobTitle",
+    "customStatus",
+    "followedMessage",
+    "onlineStatusAutoReplies",
+    "emojis",  # the custom emojis of the name and description
+    "memo",
+    "moderationNote",
+    "pinnedNotes",
+    "pinnedPage",
+    # Its pictures.
+    "avatarUrl",
+    "avatarBlurhash",
+    "avatarDecorations",
+    "bannerUrl",
+    "bannerBlurhash",
+    "backgroundUrl",
+    "backgroundBlurhash",
+    # Its accounts elsewhere.
+    "alsoKnownAs",
+    "movedTo",
+    "movedToUri",
+    "attributionDomains",
+    "listenbrainz",
+    # Its private settings.
+    "mutedWords",
+    "hardMutedWords",
+    "mutedInstances",
+    "securityKeysList",
 }
+
+# What meta tells of the server's operator.
+META_PERSONAL: Final = SECRETS | {"maintainerName", "maintainerEmail"}
+
+
+def _redact(data: Any, keys: frozenset[str]) -> Any:
+    """Return ``data`` with the values of ``keys`` and of e-mail addresses redacted.
+
+    Any string under a key that names an e-mail goes too (email, maintainerEmail,
+    but not emailVerified, a flag). Empty values stay: that a profile has no
+    birthday or fields is not personal, and can matter.
+    """
+    if isinstance(data, list):
+        return [_redact(item, keys) for item in data]
+    if not isinstance(data, Mapping):
+        return data
+    return {
+        key: REDACTED if _personal(key, value, keys) else _redact(value, keys)
+        for key, value in data.items()
+    }
+
+
+def _personal(key: str, value: Any, keys: frozenset[str]) -> bool:
+    """Return whether a value is to be redacted."""
+    if value is None or (isinstance(value, (str, list, Mapping)) and not value):
+        return False
+    return key in keys or (isinstance(value, str) and "email" in key.lower())
 
 
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: MisskeyConfigEntry
 ) -> dict[str, Any]:
-    """Return the instance's meta and the account as Misskey sent them."""
+    """Return the instance's meta and the account as Misskey sent them, redacted."""
     coordinator = entry.runtime_data.coordinator
     listener = entry.runtime_data.listener
     meta = coordinator.meta
+    account = _redact(coordinator.data.raw, ACCOUNT_PERSONAL)
+    if account.get("name"):
+        account["name"] = REDACTED
     return {
-        "entry": async_redact_data(dict(entry.data), TO_REDACT),
+        "entry": _redact(entry.data, SECRETS),
         "instance": {
             "url": coordinator.client.url,
             "name": meta.name,
@@ -40,9 +113,9 @@ async def async_get_config_entry_diagnostics(
             "software": meta.raw.get("softwareName") or meta.raw.get("repositoryUrl"),
             "max_note_text_length": meta.max_note_text_length,
             "max_file_size": meta.max_file_size,
-            "meta": async_redact_data(dict(meta.raw), TO_REDACT),
+            "meta": _redact(meta.raw, META_PERSONAL),
         },
-        "account": async_redact_data(dict(coordinator.data.raw), TO_REDACT),
+        "account": account,
         "options": dict(entry.options),
         "missing_permissions": missing_permissions(entry),
         # None when listening is off.

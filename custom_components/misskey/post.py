@@ -97,6 +97,13 @@ POLL_SCHEMA = probatio.Schema(
     }
 )
 
+# reaction_acceptance as the selector offers it and as Misskey spells it, each to
+# Misskey's value.
+_REACTION_ACCEPTANCE_VALUES: dict[str, str | None] = {
+    **REACTION_ACCEPTANCES,
+    **{value: value for value in REACTION_ACCEPTANCES.values() if value is not None},
+}
+
 # The options of a note, shared by the misskey.post action and the notify
 # service's data, under the same names.
 NOTE_OPTIONS: dict[Any, Any] = {
@@ -107,7 +114,9 @@ NOTE_OPTIONS: dict[Any, Any] = {
     probatio.Optional(ATTR_REPLY_TO): cv.string,
     probatio.Optional(ATTR_RENOTE): cv.string,
     probatio.Optional(ATTR_CHANNEL): cv.string,
-    probatio.Optional(ATTR_REACTION_ACCEPTANCE): probatio.In(REACTION_ACCEPTANCES),
+    probatio.Optional(ATTR_REACTION_ACCEPTANCE): probatio.In(
+        list(_REACTION_ACCEPTANCE_VALUES)
+    ),
     probatio.Optional(ATTR_POLL): POLL_SCHEMA,
     probatio.Optional(ATTR_MEDIA): probatio.All(cv.ensure_list, [ATTACHMENT_SCHEMA]),
     probatio.Optional(ATTR_SENSITIVE): cv.boolean,
@@ -181,7 +190,7 @@ def note_params(
     if (channel := options.get(ATTR_CHANNEL)) is not None:
         params["channelId"] = channel
     if (acceptance := options.get(ATTR_REACTION_ACCEPTANCE)) is not None:
-        params["reactionAcceptance"] = None if acceptance == "all" else acceptance
+        params["reactionAcceptance"] = _REACTION_ACCEPTANCE_VALUES[acceptance]
     if (poll := options.get(ATTR_POLL)) is not None:
         params["poll"] = _poll(poll)
     return params

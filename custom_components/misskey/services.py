@@ -89,12 +89,27 @@ SERVICE_GET_ACCOUNT_SCHEMA = probatio.Schema(
         probatio.Optional(ATTR_ACCOUNT): cv.string,
     }
 )
+
+
+def _mute_duration(value: Any) -> timedelta:
+    """Return a duration; one too large for a timedelta is just too long.
+
+    The mute's bound (MAX_MUTE_DURATION) is checked with a translated message
+    when the action runs, which says it better than the schema's words would.
+    """
+    try:
+        duration: timedelta = cv.time_period(value)
+    except OverflowError:
+        return timedelta.max
+    return duration
+
+
 SERVICE_MUTE_ACCOUNT_SCHEMA = probatio.Schema(
     {
         probatio.Optional(ATTR_CONFIG_ENTRY_ID): cv.string,
         probatio.Required(ATTR_ACCOUNT): cv.string,
         probatio.Optional(ATTR_DURATION): probatio.All(
-            cv.time_period, probatio.Range(min=timedelta(seconds=1))
+            _mute_duration, probatio.Range(min=timedelta(seconds=1))
         ),
     }
 )
