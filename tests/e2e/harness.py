@@ -13,6 +13,7 @@ test run must be able to import this package without it.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from dataclasses import dataclass, field
 import json
 import os
@@ -164,14 +165,17 @@ class HomeAssistantProcess:
     def write_config(self) -> None:
         """Make the configuration folder: YAML, custom_components, network."""
         self.config_dir.mkdir(parents=True, exist_ok=True)
-        (self.config_dir / "configuration.yaml").write_text(
-            "default_config:\n"
-            "\n"
-            "logger:\n"
-            "  default: info\n"
-            "  logs:\n"
-            "    custom_components.misskey: debug\n"
-        )
+        configuration = self.config_dir / "configuration.yaml"
+        # Kept when started again: tests add automations to it.
+        if not configuration.exists():
+            configuration.write_text(
+                "default_config:\n"
+                "\n"
+                "logger:\n"
+                "  default: info\n"
+                "  logs:\n"
+                "    custom_components.misskey: debug\n"
+            )
         link = self.config_dir / "custom_components"
         if not link.exists():
             link.symlink_to(REPO / "custom_components", target_is_directory=True)
@@ -206,7 +210,8 @@ class HomeAssistantProcess:
         self.log_path = log_path
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         started = time.monotonic()
-        with log_path.open("wb") as log:
+        # Appended to: a process started again keeps the log of the first.
+        with log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [
                     sys.executable,
@@ -258,6 +263,13 @@ class HomeAssistantProcess:
         except subprocess.TimeoutExpired:
             os.killpg(pgid, signal.SIGKILL)
             self.process.wait(10)
+
+    def kill(self) -> None:
+        """Kill Home Assistant at once (SIGKILL), as a power cut would."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(os.getpgid(self.process.pid), signal.SIGKILL)
+        self.process.wait(10)
 
     def log_text(self) -> str:
         """Everything Home Assistant logged so far."""
@@ -316,7 +328,11 @@ class HomeAssistantProcess:
             "/api/onboarding/integration",
             {"client_id": client_id, "redirect_uri": f"{base}/?auth_callback=1"},
         )
-        creds.long_lived_token = asyncio.run(self._long_lived_token())
+        # In a thread of its own: Playwright's sync API may run a loop in this one.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            creds.long_lived_token = pool.submit(
+                asyncio.run, self._long_lived_token()
+            ).result()
         return creds
 
     async def _long_lived_token(self) -> str:
