@@ -29,6 +29,10 @@ class MisskeyCannotConnectError(MisskeyConnectionError):
     """No connection could be made, so the request was not carried out."""
 
 
+class MisskeyClientClosedError(MisskeyCannotConnectError):
+    """The client was closed (its account unloaded) before the call was sent."""
+
+
 class MisskeyTimeoutError(MisskeyConnectionError):
     """The server did not answer in time; the request may have been carried out."""
 
