@@ -17,12 +17,15 @@ import aiohttp
 import pytest
 
 from custom_components.misskey.api import (
+    MisskeyCannotConnectError,
     MisskeyClient,
+    MisskeyClientClosedError,
     MisskeyRateLimitError,
     MisskeyTimeoutError,
     Note,
 )
 from custom_components.misskey.api.gate import MAX_IN_FLIGHT
+from homeassistant.util.async_ import get_scheduled_timer_handles
 
 from .conftest import authorize
 from .misskey_server import MISSKEY_13, VARIANTS, MisskeyServer, Request
@@ -278,3 +281,44 @@ async def test_timeout_is_not_retried(
 
     await client.create_note({"text": "next"}, max_wait=10)
     assert len(misskey.calls("notes/create")) == 2
+
+
+def gate_timers() -> list[asyncio.TimerHandle]:
+    """Return the timers the gate's lanes have scheduled and not cancelled."""
+    return [
+        handle
+        for handle in get_scheduled_timer_handles(asyncio.get_running_loop())
+        if not handle.cancelled() and "Lane._pump" in repr(handle)
+    ]
+
+
+async def test_close_ends_waiting_calls(
+    client: MisskeyClient, misskey: MisskeyServer
+) -> None:
+    """Closing the client (its entry unloaded) ends the calls waiting out a 429 at once.
+
+    They raise MisskeyClientClosedError, a MisskeyCannotConnectError: nothing
+    was sent, so no note may have been posted. Later calls fail alike without
+    a request, and the gate leaves no timer behind.
+    """
+    misskey.fail_next("notes/create", "rate_limit", count=3, retry_after=30)
+    tasks = [
+        asyncio.create_task(client.create_note({"text": f"note {n}"}, max_wait=60))
+        for n in range(3)
+    ]
+    async with asyncio.timeout(5):
+        while not gate_timers():
+            await asyncio.sleep(0.01)
+
+    client.close()
+    # Far sooner than the 30 s the server asked to wait.
+    async with asyncio.timeout(5):
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(r, MisskeyClientClosedError) for r in results), results
+    assert all(isinstance(r, MisskeyCannotConnectError) for r in results)
+    assert not gate_timers()
+    with pytest.raises(MisskeyClientClosedError):
+        await client.account()
+    assert len(misskey.calls("notes/create")) == 3
+    assert not misskey.calls("i")
+    assert not misskey.notes

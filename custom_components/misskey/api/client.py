@@ -184,7 +184,7 @@ class MisskeyClient:
         while True:
             turn = None
             if endpoint is not None:
-                turn = await self._gate.lane(endpoint).enter(deadline)
+                turn = await self._gate[endpoint].enter(deadline)
             token = _WAITING.set(_Waiting(deadline, turn))
             try:
                 return await call()
@@ -192,7 +192,7 @@ class MisskeyClient:
                 # Waiting would take too long: the server's own answer says why.
                 if (
                     err.endpoint is None
-                    or self._gate.lane(err.endpoint).ready_at() > deadline
+                    or self._gate[err.endpoint].ready_at() > deadline
                 ):
                     raise
                 _LOGGER.debug("%s: rate limited; waiting for a turn", err.endpoint)
@@ -212,7 +212,7 @@ class MisskeyClient:
         if waiting is not None and (turn := waiting.turn) is not None:
             if turn.index < 0 and turn.lane.endpoint == endpoint:
                 return turn
-        lane = self._gate.lane(endpoint)
+        lane = self._gate[endpoint]
         return await lane.enter(
             waiting.deadline if waiting is not None else lane.loop.time()
         )
