@@ -119,6 +119,22 @@ async def test_no_word_of_when(
     assert requests[3].at - requests[0].at >= 0.25
 
 
+@pytest.mark.parametrize("variant", [MISSKEY_13])
+async def test_no_word_of_when_tries_less_often(
+    client: MisskeyClient, misskey: MisskeyServer, variant: str
+) -> None:
+    """Misskey 12: each refused try waits longer before the next (0.25, 0.5, 1 s here)."""
+    misskey.fail_next("notes/create", "rate_limit", count=3)
+    await client.create_note({"text": "patient"}, max_wait=10)
+
+    requests = misskey.calls("notes/create")
+    assert [r.refused_until is not None for r in requests] == [True, True, True, False]
+    # Counted from the first refusal, which was answered after it arrived.
+    assert requests[1].at - requests[0].at >= 0.25
+    assert requests[2].at - requests[0].at >= 0.5
+    assert requests[3].at - requests[0].at >= 1
+
+
 async def test_other_endpoints_are_not_held(
     client: MisskeyClient, misskey: MisskeyServer
 ) -> None:

@@ -183,9 +183,10 @@ class Lane:
             self._passed += 1
             self._alone = False
             if self._step >= 0 and turn.index >= self._probe_from:
-                # The lone try passed: the window is no longer than it waited.
+                # The lone try (the last call sent) passed: the window is no
+                # longer than from when it filled until then.
                 self._limit = self._limit or self._passed - 1 or None
-                self._window, self._step = PROBE_AFTER[self._step], -1
+                self._window, self._step = self._sent[-1] - self._anchor, -1
         self.leave(turn)
 
     def _refused(self, turn: Turn, err: MisskeyRateLimitError, now: float) -> None:
