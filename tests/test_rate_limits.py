@@ -17,12 +17,15 @@ import aiohttp
 import pytest
 
 from custom_components.misskey.api import (
+    MisskeyCannotConnectError,
     MisskeyClient,
+    MisskeyClientClosedError,
     MisskeyRateLimitError,
     MisskeyTimeoutError,
     Note,
 )
 from custom_components.misskey.api.gate import MAX_IN_FLIGHT
+from homeassistant.util.async_ import get_scheduled_timer_handles
 
 from .conftest import authorize
 from .misskey_server import MISSKEY_13, VARIANTS, MisskeyServer, Request
@@ -114,6 +117,22 @@ async def test_no_word_of_when(
         False,
     ]
     assert requests[3].at - requests[0].at >= 0.25
+
+
+@pytest.mark.parametrize("variant", [MISSKEY_13])
+async def test_no_word_of_when_tries_less_often(
+    client: MisskeyClient, misskey: MisskeyServer, variant: str
+) -> None:
+    """Misskey 12: each refused try waits longer before the next (0.25, 0.5, 1 s here)."""
+    misskey.fail_next("notes/create", "rate_limit", count=3)
+    await client.create_note({"text": "patient"}, max_wait=10)
+
+    requests = misskey.calls("notes/create")
+    assert [r.refused_until is not None for r in requests] == [True, True, True, False]
+    # Counted from the first refusal, which was answered after it arrived.
+    assert requests[1].at - requests[0].at >= 0.25
+    assert requests[2].at - requests[0].at >= 0.5
+    assert requests[3].at - requests[0].at >= 1
 
 
 async def test_other_endpoints_are_not_held(
@@ -278,3 +297,44 @@ async def test_timeout_is_not_retried(
 
     await client.create_note({"text": "next"}, max_wait=10)
     assert len(misskey.calls("notes/create")) == 2
+
+
+def gate_timers() -> list[asyncio.TimerHandle]:
+    """Return the timers the gate's lanes have scheduled and not cancelled."""
+    return [
+        handle
+        for handle in get_scheduled_timer_handles(asyncio.get_running_loop())
+        if not handle.cancelled() and "Lane._pump" in repr(handle)
+    ]
+
+
+async def test_close_ends_waiting_calls(
+    client: MisskeyClient, misskey: MisskeyServer
+) -> None:
+    """Closing the client (its entry unloaded) ends the calls waiting out a 429 at once.
+
+    They raise MisskeyClientClosedError, a MisskeyCannotConnectError: nothing
+    was sent, so no note may have been posted. Later calls fail alike without
+    a request, and the gate leaves no timer behind.
+    """
+    misskey.fail_next("notes/create", "rate_limit", count=3, retry_after=30)
+    tasks = [
+        asyncio.create_task(client.create_note({"text": f"note {n}"}, max_wait=60))
+        for n in range(3)
+    ]
+    async with asyncio.timeout(5):
+        while not gate_timers():
+            await asyncio.sleep(0.01)
+
+    client.close()
+    # Far sooner than the 30 s the server asked to wait.
+    async with asyncio.timeout(5):
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert all(isinstance(r, MisskeyClientClosedError) for r in results), results
+    assert all(isinstance(r, MisskeyCannotConnectError) for r in results)
+    assert not gate_timers()
+    with pytest.raises(MisskeyClientClosedError):
+        await client.account()
+    assert len(misskey.calls("notes/create")) == 3
+    assert not misskey.calls("i")
+    assert not misskey.notes

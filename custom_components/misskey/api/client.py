@@ -154,6 +154,16 @@ class MisskeyClient:
         self.upload_timeout = upload_timeout
         self._gate = RateLimitGate()
 
+    def close(self) -> None:
+        """Stop the account's gate, as when its entry is unloaded.
+
+        Every call waiting for its turn (a 429 held, or calls in flight ahead
+        of it) raises MisskeyClientClosedError at once, and so does every later
+        call; nothing more is sent. Requests already sent finish. The aiohttp
+        session is the caller's and stays open.
+        """
+        self._gate.close()
+
     async def retry_rate_limited[T](
         self,
         call: Callable[[], Awaitable[T]],
@@ -170,14 +180,11 @@ class MisskeyClient:
         With ``endpoint``, the turn of the call's request to it is taken before
         ``call`` is awaited: a source it opens is not held open meanwhile.
         """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + max_wait
+        deadline = asyncio.get_running_loop().time() + max_wait
         while True:
             turn = None
             if endpoint is not None:
-                lane = self._gate.lane(endpoint)
-                if (turn := lane.try_enter()) is None:
-                    turn = await lane.enter(deadline)
+                turn = await self._gate[endpoint].enter(deadline)
             token = _WAITING.set(_Waiting(deadline, turn))
             try:
                 return await call()
@@ -185,7 +192,7 @@ class MisskeyClient:
                 # Waiting would take too long: the server's own answer says why.
                 if (
                     err.endpoint is None
-                    or self._gate.lane(err.endpoint).ready_at() > deadline
+                    or self._gate[err.endpoint].ready_at() > deadline
                 ):
                     raise
                 _LOGGER.debug("%s: rate limited; waiting for a turn", err.endpoint)
@@ -194,30 +201,21 @@ class MisskeyClient:
                 if turn is not None:
                     turn.lane.leave(turn)
 
-    def _turn(self, endpoint: str) -> Turn | None:
-        """Return the turn of the call's request; None: it must wait (``_own_turn``)."""
+    async def _turn(self, endpoint: str) -> Turn:
+        """Return the turn of a request: the one taken for it, or one it waits for.
+
+        Within retry_rate_limited it waits as long as its deadline; else only
+        while calls are in flight, not for the server's limit: while the gate
+        holds the endpoint it raises MisskeyRateLimitError at once.
+        """
         waiting = _WAITING.get()
         if waiting is not None and (turn := waiting.turn) is not None:
-            if not turn.used and turn.lane.endpoint == endpoint:
+            if turn.index < 0 and turn.lane.endpoint == endpoint:
                 return turn
-        if (turn := self._gate.lane(endpoint).try_enter()) is not None:
-            turn.own = True
-        return turn
-
-    async def _own_turn(self, endpoint: str) -> Turn:
-        """Wait for the request's turn.
-
-        Within retry_rate_limited, as long as its deadline; else only while
-        calls are in flight, not for the server's limit: while the gate holds
-        the endpoint it raises MisskeyRateLimitError at once.
-        """
-        lane = self._gate.lane(endpoint)
-        waiting = _WAITING.get()
-        turn = await lane.enter(
+        lane = self._gate[endpoint]
+        return await lane.enter(
             waiting.deadline if waiting is not None else lane.loop.time()
         )
-        turn.own = True
-        return turn
 
     async def request(
         self,
@@ -234,7 +232,7 @@ class MisskeyClient:
                     401, "CREDENTIAL_REQUIRED", "no credential"
                 )
             body["i"] = self._credential
-        with self._turn(endpoint) or await self._own_turn(endpoint) as turn:
+        with await self._turn(endpoint) as turn:
             try:
                 async with asyncio.timeout(self.request_timeout):
                     response = await self._session.post(
@@ -242,8 +240,7 @@ class MisskeyClient:
                     )
                     async with response:
                         text = await response.text(errors="replace")
-                if turn.in_burst:
-                    turn.remaining = _remaining(response.headers)
+                turn.remaining = _remaining(response.headers)
             except TimeoutError:
                 raise MisskeyTimeoutError(
                     f"{endpoint}: no answer in {self.request_timeout} s"
@@ -444,7 +441,7 @@ class MisskeyClient:
         fields["force"] = "true"
         loop = asyncio.get_running_loop()
         stream: UploadStream | None = None
-        with self._turn(endpoint) or await self._own_turn(endpoint) as turn:
+        with await self._turn(endpoint) as turn:
             try:
                 async with asyncio.timeout(self.upload_timeout) as deadline:
                     stream = UploadStream(
@@ -478,8 +475,7 @@ class MisskeyClient:
                     )
                     async with response:
                         text = await response.text(errors="replace")
-                if turn.in_burst:
-                    turn.remaining = _remaining(response.headers)
+                turn.remaining = _remaining(response.headers)
             except TimeoutError:
                 if stream is not None and stream.error is not None:
                     raise stream.error from None

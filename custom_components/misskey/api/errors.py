@@ -29,6 +29,14 @@ class MisskeyCannotConnectError(MisskeyConnectionError):
     """No connection could be made, so the request was not carried out."""
 
 
+class MisskeyClientClosedError(MisskeyCannotConnectError):
+    """The client was closed (its account unloaded) before the call was sent."""
+
+    def __init__(self, endpoint: str) -> None:
+        """Name the endpoint the call was for."""
+        super().__init__(f"{endpoint}: the client was closed; nothing was sent")
+
+
 class MisskeyTimeoutError(MisskeyConnectionError):
     """The server did not answer in time; the request may have been carried out."""
 
@@ -78,6 +86,14 @@ class MisskeyRateLimitError(MisskeyApiError):
     limit: int | None = None
     # The endpoint refused (set by the client's gate).
     endpoint: str | None = None
+
+    def again(self, retry_after: float) -> MisskeyRateLimitError:
+        """Return this refusal anew, for a call the gate holds back ``retry_after`` s."""
+        err = MisskeyRateLimitError(
+            self.status, self.code, self.message, self.error_id, self.info
+        )
+        vars(err).update(vars(self), retry_after=max(retry_after, 0.0))
+        return err
 
 
 class MisskeySessionPendingError(MisskeyApiError):
