@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncGenerator
 import logging
 
@@ -28,6 +29,7 @@ from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import ATTR_ENTITY_ID, CONF_URL, STATE_UNAVAILABLE, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import entity_registry as er
 from homeassistant.setup import async_setup_component
 from homeassistant.util import slugify
@@ -384,3 +386,29 @@ async def test_notify_service_only_by_discovery(
     await hass.async_block_till_done()
     assert not hass.services.has_service(NOTIFY_DOMAIN, "yaml")
     assert await async_get_service(hass, {}, {CONF_ENTRY_ID: "gone"}) is None
+
+
+async def test_unload_ends_a_post_waiting_out_a_rate_limit(
+    hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
+) -> None:
+    """A note held by a 429 fails at once when the account unloads, and is not posted."""
+    misskey.fail_next("notes/create", "rate_limit", retry_after=30)
+    waiting = hass.async_create_task(
+        hass.services.async_call(
+            DOMAIN, "post", {"text": "held"}, blocking=True, return_response=True
+        )
+    )
+    await until_called(misskey, "notes/create")
+    assert await hass.config_entries.async_unload(init_integration.entry_id)
+    with pytest.raises(HomeAssistantError) as exc:
+        await waiting
+    assert exc.value.translation_key == "cannot_connect"
+    assert len(misskey.calls("notes/create")) == 1
+    assert not misskey.notes
+
+
+async def until_called(misskey: MisskeyServer, endpoint: str) -> None:
+    """Wait until the server received a call to ``endpoint``."""
+    async with asyncio.timeout(5):
+        while not misskey.calls(endpoint):
+            await asyncio.sleep(0.01)

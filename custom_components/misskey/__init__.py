@@ -42,6 +42,8 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 async def async_setup_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> bool:
     """Set up a Misskey account."""
     coordinator = MisskeyDataUpdateCoordinator(hass, entry)
+    # Calls waiting out a rate limit end with the entry, not minutes later.
+    entry.async_on_unload(coordinator.client.close)
     await coordinator.async_config_entry_first_refresh()
     listener = (
         MisskeyListener(hass, entry, coordinator)
