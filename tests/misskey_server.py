@@ -63,6 +63,7 @@ ERROR_IDS = {
     "NOT_MUTING": "5467d020-daa9-4553-81e1-135c0c35a96d",
     "MUTEE_IS_YOURSELF": "a4619cb2-5f23-484b-9301-94c903074e10",
     "UNALLOWED_FILE_TYPE": "4becd248-7f2c-48c4-a9f0-75edc4f9a1ea",
+    "YOUR_ACCOUNT_SUSPENDED": "a8c724b3-6e9c-4b46-b1a8-bc3ed6258370",
     "NO_SUCH_AVATAR": "539f3a45-f215-4f81-a9a8-31293640207f",
     "NO_SUCH_BANNER": "0d8f5629-f210-41c2-9433-735831a58595",
     "AVATAR_NOT_AN_IMAGE": "f419f9f8-2f4d-46b1-9fb4-49d3a2fd7191",
@@ -78,6 +79,13 @@ ERROR_IDS = {
 }
 
 KIND_STATUS = {"client": 400, "permission": 403, "server": 500}
+
+# The errors Misskey 2026 and Sharkey answer with a WWW-Authenticate header.
+WWW_AUTHENTICATE_ERRORS = {
+    "AUTHENTICATION_FAILED": "invalid_token",
+    "PERMISSION_DENIED": "insufficient_scope",
+    "RATE_LIMIT_EXCEEDED": "invalid_request",
+}
 
 # How Misskey's authorization page names the permissions (its en-US locale).
 PERMISSION_LABELS = {
@@ -206,10 +214,13 @@ class ApiError(Exception):
         status: int | None = None,
         info: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
+        error_id: str | None = None,
     ) -> None:
         """Describe the error as Misskey would."""
         super().__init__(code)
         self.code = code
+        # Misskey's id for the error, where one code has several.
+        self.error_id = error_id
         self.message = message
         self.kind = kind
         self.status = status or KIND_STATUS[kind]
@@ -650,7 +661,7 @@ class MisskeyServer:
         fields: dict[str, Any] = {
             "message": err.message,
             "code": err.code,
-            "id": ERROR_IDS.get(err.code, str(uuid.uuid4())),
+            "id": err.error_id or ERROR_IDS.get(err.code, str(uuid.uuid4())),
             "kind": err.kind,
         }
         if err.info is not None:
@@ -668,10 +679,13 @@ class MisskeyServer:
             status = 403
         body = fields if self.variant == FIREFISH else {"error": fields}
         headers = dict(err.headers)
-        if err.code == "AUTHENTICATION_FAILED":
+        if self.variant in (MISSKEY, SHARKEY) and (
+            error := WWW_AUTHENTICATE_ERRORS.get(err.code)
+        ):
+            # Seen on Misskey 2026.3.2 and Sharkey 2025.2 (Misskey 12: none).
             headers["WWW-Authenticate"] = (
-                'Bearer realm="Misskey", error="invalid_token", '
-                'error_description="Failed to resolve access token."'
+                f'Bearer realm="Misskey", error="{error}", '
+                f'error_description="{err.message}"'
             )
         return web.json_response(body, status=status, headers=headers)
 
@@ -734,6 +748,13 @@ class MisskeyServer:
                 record.refused_until = record.at + fault.retry_after
             return await self._fault_response(request, fault)
         limit_headers: dict[str, str] = {}
+        if self.variant == SHARKEY:
+            # Sharkey sends its bucket's headers on every answer; an endpoint
+            # without a limit has an empty bucket that never fills (seen on `i`).
+            limit_headers = {
+                "X-RateLimit-Clear": "0.000",
+                "X-RateLimit-Remaining": "9007199254740991",
+            }
         try:
             if endpoint in self.rate_limits:
                 # Misskey authenticates first and limits each account
@@ -975,29 +996,45 @@ class MisskeyServer:
         return self.authenticate_credential(credential)
 
     def authenticate_credential(
-        self, credential: str
+        self, credential: str, *, streaming: bool = False
     ) -> tuple[User, AccessToken | None]:
         """Return the user of a credential, and its app token; raise if refused."""
         if len(credential) == 16:
             for user in self.users.values():
                 if user.native_token == credential:
-                    return self._active(user), None
+                    return self._active(user, streaming=streaming), None
         else:
             for token in self.tokens:
                 # Misskey 12 and 13 refuse the raw access token; later ones take both.
                 raw_ok = self.variant != MISSKEY_13 and token.token == credential
                 if token.hash == credential.lower() or raw_ok:
-                    return self._active(self.users[token.user_id]), token
+                    user = self.users[token.user_id]
+                    return self._active(user, streaming=streaming), token
         raise ApiError(
             "AUTHENTICATION_FAILED",
             "Authentication failed. Please ensure your token is correct.",
             status=401,
         )
 
-    @staticmethod
-    def _active(user: User) -> User:
+    def _active(self, user: User, *, streaming: bool = False) -> User:
         if user.deleted:
             raise ApiError("USER_IS_DELETED", "User is deleted.", kind="permission")
+        if user.is_suspended:
+            # Seen on running servers: Misskey 2026 and Sharkey refuse the
+            # suspended (the upgrade too: a bare 403), Misskey 12 the API only.
+            if self.variant in (MISSKEY, SHARKEY):
+                raise ApiError(
+                    "YOUR_ACCOUNT_SUSPENDED",
+                    "Your account has been suspended.",
+                    kind="permission",
+                )
+            if not streaming:
+                raise ApiError(
+                    "ACCESS_DENIED",
+                    "Access denied.",
+                    info={"reason": "Your account has been suspended."},
+                    error_id="56f35758-7dd5-468b-8439-5d6fb8ec9b8e",
+                )
         return user
 
     # --- endpoints -----------------------------------------------------------

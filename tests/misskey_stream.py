@@ -192,11 +192,12 @@ class StreamHub:
                 content_type="text/html",
             )
         if server.variant == SHARKEY:
-            # Sharkey's wsconnect limit, checked before anything else.
+            # Sharkey's wsconnect limit, checked before anything else: a bare
+            # 429 (no Retry-After, no body), and the connection closed.
             try:
                 server.check_rate_limit("streaming")
             except ApiError:
-                return web.Response(status=429, headers={"Retry-After": "1"})
+                return _bare(429, "Rate Limit Exceeded")
         credential = request.query.get("i")
         header = request.headers.get("Authorization", "")
         if header.startswith("Bearer ") and server.variant != MISSKEY_13:
@@ -205,8 +206,10 @@ class StreamHub:
         token: AccessToken | None = None
         if credential is not None:
             try:
-                user, token = server.authenticate_credential(credential)
-            except ApiError:
+                user, token = server.authenticate_credential(credential, streaming=True)
+            except ApiError as err:
+                if err.code == "YOUR_ACCOUNT_SUSPENDED":
+                    return _bare(403, "Forbidden")
                 user = token = None
             # Misskey 2026 refuses an app without read:account as it refuses
             # a bad credential; Misskey 12 lets it in.
@@ -219,9 +222,10 @@ class StreamHub:
                     # Misskey 12's upgrade handler throws and never answers.
                     await server.closing.wait()
                     return web.Response(status=504)
-                return web.Response(
-                    status=401,
-                    headers={
+                return _bare(
+                    401,
+                    "Unauthorized",
+                    {
                         "WWW-Authenticate": 'Bearer realm="Misskey", error="invalid_token", '
                         'error_description="Failed to authenticate"'
                     },
@@ -419,3 +423,15 @@ class StreamHub:
             task.cancel()
         for connection in list(self.connections):
             connection.close_transport()
+
+
+def _bare(
+    status: int, reason: str, headers: dict[str, str] | None = None
+) -> web.Response:
+    """Return an upgrade's refusal as Misskey writes it: status line, headers, no body.
+
+    Misskey then destroys the socket: the connection is not kept alive.
+    """
+    response = web.Response(status=status, reason=reason, headers=headers)
+    response.force_close()
+    return response

@@ -10,7 +10,9 @@ fault as the test server plays it, and what the user then sees:
   account did not allow reading notifications);
 - ``no_events``: nothing can arrive, and the event entities say so;
 - ``reauth``: Home Assistant asks to re-authenticate; the event entities are
-  unavailable until the credential works again.
+  unavailable until the credential works again;
+- ``suspended``: the account's moderators suspended it; the event entities are
+  unavailable until they lift it, then what was missed arrives once.
 
 Whatever the outcome, the log holds at most one warning for the outage, no
 traceback, and never the credential. Posting and uploading have their rows in
@@ -150,6 +152,18 @@ async def revoke(scene: Scene) -> None:
     scene.streams.drop()
 
 
+async def suspend(scene: Scene) -> str:
+    """Have the server's moderators suspend the account (the socket stays open)."""
+    scene.misskey.user.is_suspended = True
+    return await scene.away(scene.streams.drop)
+
+
+async def suspend_while_polling(scene: Scene) -> str:
+    """Suspend the account while it is polled."""
+    scene.misskey.user.is_suspended = True
+    return await scene.mention("while suspended")
+
+
 async def revoke_while_polling(scene: Scene) -> None:
     """Revoke the credential while the account is polled."""
     scene.misskey.revoke()
@@ -226,7 +240,8 @@ ROWS = [
     # The upgrade of a reconnect.
     Row("connecting", "refused upgrade (a proxy's page)", at_upgrade(UpgradeFault("status", 404, body=HTML)), "polls"),
     Row("connecting", "401", revoke, "reauth"),
-    Row("connecting", "403", at_upgrade(UpgradeFault("status", 403)), "polls"),
+    Row("connecting", "403 (a proxy)", at_upgrade(UpgradeFault("status", 403)), "polls"),
+    Row("connecting", "403 (account suspended)", suspend, "suspended"),
     Row("connecting", "429 with Retry-After", at_upgrade(UpgradeFault("status", 429, {"Retry-After": "1"})), "recovers"),
     Row("connecting", "429 without Retry-After", at_upgrade(UpgradeFault("status", 429), 2), "recovers"),
     Row("connecting", "5xx", at_upgrade(UpgradeFault("status", 502, body=HTML), 3), "recovers"),
@@ -243,7 +258,8 @@ ROWS = [
     Row("streaming", "server restart", restart, "recovers"),
     # WebSockets refused: i/notifications every POLL_INTERVAL.
     Row("polling", "401", revoke_while_polling, "reauth"),
-    Row("polling", "403", while_polling("json", status=403, body=PERMISSION_DENIED), "no_events"),
+    Row("polling", "403 (no read:notifications)", while_polling("json", status=403, body=PERMISSION_DENIED), "no_events"),
+    Row("polling", "403 (account suspended)", suspend_while_polling, "suspended"),
     Row("polling", "429 with Retry-After", while_polling("rate_limit", retry_after=0.3), "polls"),
     Row("polling", "429 without Retry-After", while_polling("json", status=429, body=api_error("RATE_LIMIT_EXCEEDED", "Rate limit exceeded.")), "polls"),
     Row("polling", "5xx", while_polling("server_error", 2), "polls"),
@@ -252,7 +268,7 @@ ROWS = [
     Row("polling", "malformed answer", while_polling("html", status=200), "polls"),
     # i/notifications after a reconnect.
     Row("catching up", "401", at_catch_up("json", status=401, body=AUTHENTICATION_FAILED), "reauth"),
-    Row("catching up", "403", at_catch_up("json", status=403, body=PERMISSION_DENIED), "no_catch_up"),
+    Row("catching up", "403 (no read:notifications)", at_catch_up("json", status=403, body=PERMISSION_DENIED), "no_catch_up"),
     Row("catching up", "429 with Retry-After", at_catch_up("rate_limit", retry_after=0.3), "recovers"),
     Row("catching up", "429 without Retry-After", at_catch_up("json", status=429, body=api_error("RATE_LIMIT_EXCEEDED", "Rate limit exceeded.")), "recovers"),
     Row("catching up", "5xx", at_catch_up("server_error", 2), "recovers"),
@@ -291,16 +307,22 @@ async def test_fault(
 
     during = await row.strike(scene)
 
-    if row.outcome == "reauth":
-        await until(lambda: reauth_flows(hass))
-        await until(lambda: listener.mode == "authentication_failed")
+    if row.outcome in ("reauth", "suspended"):
+        if row.outcome == "reauth":
+            await until(lambda: reauth_flows(hass))
+            await until(lambda: listener.mode == "authentication_failed")
+        else:
+            await until(lambda: listener.mode == "suspended")
+            assert not reauth_flows(hass)
+            misskey.user.is_suspended = False
         assert hass.states.get(mentions_id).state == STATE_UNAVAILABLE
         assert hass.states.get(streaming).state == STATE_OFF
         if misskey.tokens:
-            # The credential works after all: the account's next read says so,
-            # and what was missed arrives once.
+            # The account works again: its next read says so, and what was
+            # missed arrives once.
             await mock_config_entry.runtime_data.coordinator.async_refresh()
-            await until(lambda: listener.mode == "streaming")
+            wanted = "polling" if row.state == "polling" else "streaming"
+            await until(lambda: listener.mode == wanted)
             await mentions.wait(1)
             assert mentions.note_ids() == [during]
             assert hass.states.get(mentions_id).state != STATE_UNAVAILABLE

@@ -16,6 +16,7 @@ from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, Upda
 from .api import (
     Account,
     Meta,
+    MisskeyAccountSuspendedError,
     MisskeyAuthenticationError,
     MisskeyClient,
     MisskeyError,
@@ -78,6 +79,12 @@ class MisskeyDataUpdateCoordinator(DataUpdateCoordinator[Account]):
             raise ConfigEntryAuthFailed(
                 translation_domain=DOMAIN,
                 translation_key="authentication_failed",
+            ) from err
+        except MisskeyAccountSuspendedError as err:
+            raise UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="account_suspended",
+                translation_placeholders={"account": self.config_entry.title},
             ) from err
         except MisskeyError as err:
             raise _update_failed(err) from err

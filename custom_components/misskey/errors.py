@@ -8,6 +8,7 @@ from typing import Any
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
 from .api import (
+    MisskeyAccountSuspendedError,
     MisskeyApiError,
     MisskeyAuthenticationError,
     MisskeyError,
@@ -51,6 +52,8 @@ async def async_call[T](
         raise HomeAssistantError(
             translation_domain=DOMAIN, translation_key="authentication_failed"
         ) from err
+    except MisskeyAccountSuspendedError as err:
+        raise suspended_error(coordinator) from err
     except MisskeyPermissionDeniedError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
@@ -78,6 +81,15 @@ async def async_call[T](
         raise _failed(failed_key, err, placeholders) from err
     except MisskeyError as err:
         raise _failed(failed_key, err, placeholders) from err
+
+
+def suspended_error(coordinator: MisskeyDataUpdateCoordinator) -> HomeAssistantError:
+    """Return what users read when the account's moderators suspended it."""
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key="account_suspended",
+        translation_placeholders={"account": coordinator.config_entry.title},
+    )
 
 
 def _failed(

@@ -27,6 +27,8 @@ from homeassistant.util.json import json_loads
 
 from .api import (
     Account,
+    MisskeyAccountSuspendedError,
+    MisskeyApiError,
     MisskeyAuthenticationError,
     MisskeyError,
     MisskeyPermissionDeniedError,
@@ -74,10 +76,13 @@ MODE_DISCONNECTED: Final = "disconnected"
 # WebSockets refused, and notifications may not be read: nothing can arrive.
 MODE_REFUSED: Final = "refused"
 MODE_AUTH_FAILED: Final = "authentication_failed"
+MODE_SUSPENDED: Final = "suspended"
 # The supervising loop ended: only a bug can do that.
 MODE_STOPPED: Final = "stopped"
 # While nothing can reach Home Assistant; a reconnect only delays events.
-_UNAVAILABLE_MODES: Final = frozenset({MODE_REFUSED, MODE_AUTH_FAILED, MODE_STOPPED})
+_UNAVAILABLE_MODES: Final = frozenset(
+    {MODE_REFUSED, MODE_AUTH_FAILED, MODE_SUSPENDED, MODE_STOPPED}
+)
 
 
 def listener_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
@@ -137,8 +142,8 @@ class MisskeyListener:
         # problem is part of the same outage.
         self._outage = False
         self._bug_logged = False
-        # Set by each successful read of the account, after a refused credential.
-        self._credential_ok = asyncio.Event()
+        # Set by each successful read of the account (after it was refused).
+        self._account_readable = asyncio.Event()
         # Unread notifications: what `i` said, plus those seen unread since.
         self._unread_base: int | None = None
         self._unread_ids: set[str] = set()
@@ -251,8 +256,8 @@ class MisskeyListener:
             except MisskeyStreamRefusedError as err:
                 self._refused = err
                 continue
-            except MisskeyAuthenticationError:
-                await self._async_wait_for_credential()
+            except (MisskeyAuthenticationError, MisskeyAccountSuspendedError) as err:
+                await self._async_wait_for_account(err)
                 attempt = 0
                 continue
             except MisskeyRateLimitError as err:
@@ -304,28 +309,38 @@ class MisskeyListener:
             self.mode = mode
             self._call(self._connection_listeners)
 
-    async def _async_wait_for_credential(self) -> None:
-        """Ask the user to re-authenticate; wait until the credential works again.
+    async def _async_wait_for_account(self, err: MisskeyApiError) -> None:
+        """Wait until the account can be read again: re-authenticated, or no longer suspended.
 
-        Misskey counts failed authentications against the address, so the
-        credential is not tried again here: the account's next successful read
-        (or the reload that re-authentication brings) resumes listening.
+        A refused credential starts re-authentication. Neither is tried again
+        here (Misskey counts failed authentications against the address): the
+        account's next successful read, or the reload that re-authentication
+        brings, resumes listening.
         """
-        self._credential_ok.clear()
-        self.last_error = "the credential was refused"
+        self._account_readable.clear()
+        self.last_error = str(err)
         self.connected_since = None
-        self._set_mode(MODE_AUTH_FAILED)
-        self._log_problem(
-            "Misskey no longer accepts the credential of %s; re-authenticate the account",
-            self._entry.title,
-        )
-        self._entry.async_start_reauth(self.hass)
-        await self._credential_ok.wait()
+        if isinstance(err, MisskeyAccountSuspendedError):
+            self._set_mode(MODE_SUSPENDED)
+            self._log_problem(
+                "%s is suspended on %s: no events until its moderators lift it",
+                self._entry.title,
+                self._instance,
+            )
+        else:
+            self._set_mode(MODE_AUTH_FAILED)
+            self._log_problem(
+                "Misskey no longer accepts the credential of %s; "
+                "re-authenticate the account",
+                self._entry.title,
+            )
+            self._entry.async_start_reauth(self.hass)
+        await self._account_readable.wait()
 
     @callback
     def _async_account_updated(self) -> None:
         if self._coordinator.last_update_success:
-            self._credential_ok.set()
+            self._account_readable.set()
         self._update_unread_from_account()
 
     # --- streaming ---------------------------------------------------------------
@@ -334,10 +349,12 @@ class MisskeyListener:
         """Connect, catch up, then deliver live events until the connection ends."""
         try:
             await self._stream.connect()
-        except MisskeyTimeoutError:
-            # Misskey 12 never answers the upgrade of a refused credential:
-            # ask the API whether that is why.
-            await self._client.account()
+        except (MisskeyTimeoutError, MisskeyStreamRefusedError) as err:
+            # Misskey 12 never answers the upgrade of a refused credential,
+            # and Misskey refuses a suspended account's with a bare 403, as a
+            # proxy might: the API tells which.
+            if isinstance(err, MisskeyTimeoutError) or err.status == 403:
+                await self._client.account()
             raise
         try:
             if not self.available:
@@ -387,7 +404,7 @@ class MisskeyListener:
             started = dt_util.utcnow()
             try:
                 await self._async_catch_up(live_since)
-            except MisskeyAuthenticationError:
+            except (MisskeyAuthenticationError, MisskeyAccountSuspendedError):
                 raise
             except MisskeyError as err:
                 self.last_error = _describe(err)

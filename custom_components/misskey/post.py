@@ -18,6 +18,7 @@ import homeassistant.util.dt as dt_util
 
 from .api import (
     DriveFile,
+    MisskeyAccountSuspendedError,
     MisskeyApiError,
     MisskeyAuthenticationError,
     MisskeyCannotConnectError,
@@ -55,7 +56,7 @@ from .const import (
     VISIBILITIES,
 )
 from .coordinator import MisskeyDataUpdateCoordinator
-from .errors import validation_error
+from .errors import suspended_error, validation_error
 from .limits import Scheduling, policies
 from .media import async_delete_files, async_upload_attachments
 from .schedule import Schedule, async_check_schedule_room, validate_schedule
@@ -459,6 +460,8 @@ def _post_error(
             else "permission_denied"
         )
         return HomeAssistantError(translation_domain=DOMAIN, translation_key=key)
+    if isinstance(err, MisskeyAccountSuspendedError):
+        return suspended_error(coordinator)
     if isinstance(err, MisskeyInvalidParamError):
         return validation_error(
             "invalid_parameter",

@@ -18,6 +18,7 @@ from .client import (
     scheme_assumed,
 )
 from .errors import (
+    MisskeyAccountSuspendedError,
     MisskeyApiError,
     MisskeyAuthenticationError,
     MisskeyCannotConnectError,
@@ -66,6 +67,7 @@ __all__ = [
     "AuthSession",
     "DriveFile",
     "Meta",
+    "MisskeyAccountSuspendedError",
     "MisskeyApiError",
     "MisskeyAuthenticationError",
     "MisskeyCannotConnectError",

@@ -69,6 +69,10 @@ class MisskeyAuthenticationError(MisskeyApiError):
     """The credential is missing, wrong or revoked."""
 
 
+class MisskeyAccountSuspendedError(MisskeyApiError):
+    """The server's moderators suspended the account: it can do nothing until lifted."""
+
+
 class MisskeyPermissionDeniedError(MisskeyApiError):
     """The credential lacks the permission the endpoint needs."""
 
@@ -148,6 +152,7 @@ class MisskeyUploadSourceError(MisskeyError):
 _ERRORS_BY_CODE: Final[dict[str, type[MisskeyApiError]]] = {
     **dict.fromkeys(_AUTHENTICATION_CODES, MisskeyAuthenticationError),
     "PERMISSION_DENIED": MisskeyPermissionDeniedError,
+    "YOUR_ACCOUNT_SUSPENDED": MisskeyAccountSuspendedError,
     "RATE_LIMIT_EXCEEDED": MisskeyRateLimitError,
     "PENDING_SESSION": MisskeySessionPendingError,
     "NO_SUCH_SESSION": MisskeyNoSuchSessionError,
@@ -192,6 +197,9 @@ def decode_answer(
     code = str(code) if code is not None else None
     info = error.get("info")
     cls = _ERRORS_BY_CODE.get(code or "")
+    if code == "ACCESS_DENIED" and _suspended(info):
+        # Misskey 12 says so only in words.
+        cls = MisskeyAccountSuspendedError
     if cls is None:
         if status == 401:
             cls = MisskeyAuthenticationError
@@ -213,6 +221,11 @@ def decode_answer(
     if isinstance(err, MisskeyRateLimitError):
         _rate_limited(headers, err)
     raise err
+
+
+def _suspended(info: Any) -> bool:
+    """Return whether Misskey 12's ACCESS_DENIED says the account is suspended."""
+    return isinstance(info, Mapping) and "suspended" in str(info.get("reason", ""))
 
 
 def _error_object(data: Any) -> Mapping[str, Any] | None:
