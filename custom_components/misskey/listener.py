@@ -404,7 +404,7 @@ class MisskeyListener:
             started = dt_util.utcnow()
             try:
                 await self._async_catch_up(live_since)
-            except (MisskeyAuthenticationError, MisskeyAccountSuspendedError):
+            except MisskeyAuthenticationError, MisskeyAccountSuspendedError:
                 raise
             except MisskeyError as err:
                 self.last_error = _describe(err)
