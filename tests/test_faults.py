@@ -24,12 +24,19 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Generator
 from dataclasses import dataclass
 import logging
+import socket
 from unittest.mock import patch
 
+import aiohttp
+import aiohttp.abc
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
-from custom_components.misskey.api import MisskeyClient
+from custom_components.misskey.api import (
+    MisskeyCannotConnectError,
+    MisskeyClient,
+    MisskeyStream,
+)
 from custom_components.misskey.const import DOMAIN
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
@@ -365,3 +372,37 @@ def reauth_flows(hass: HomeAssistant) -> list[object]:
         for flow in hass.config_entries.flow.async_progress_by_handler(DOMAIN)
         if flow["context"]["source"] == SOURCE_REAUTH
     ]
+
+
+class _NoNames(aiohttp.abc.AbstractResolver):
+    """A resolver for a network whose DNS is down: no name resolves."""
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[aiohttp.abc.ResolveResult]:
+        """Fail as getaddrinfo does when no server answers."""
+        raise OSError(socket.EAI_AGAIN, "Temporary failure in name resolution")
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+
+async def test_dns_failure_is_a_connection_that_cannot_be_made(
+    misskey: MisskeyServer,
+) -> None:
+    """DNS down: the API and the stream fail as for a server that is down.
+
+    Home Assistant's own session cannot be given a broken resolver, so this row
+    is shown on the client; the listener treats that error as it does a
+    server restart (the rows above): one warning, retried, recovered.
+    """
+    connector = aiohttp.TCPConnector(resolver=_NoNames())
+    async with aiohttp.ClientSession(connector=connector) as session:
+        url = misskey.url.replace("127.0.0.1", "misskey.test")
+        with pytest.raises(MisskeyCannotConnectError) as err:
+            await MisskeyClient(session, url, "credential").account()
+        assert "credential" not in str(err.value)
+        stream = MisskeyStream(session, url, "credential")
+        with pytest.raises(MisskeyCannotConnectError) as err:
+            await stream.connect()
+        assert "credential" not in str(err.value)

@@ -28,6 +28,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from .api import (
     DRIVE_FILES_CREATE,
     DriveFile,
+    MisskeyAccountSuspendedError,
     MisskeyApiError,
     MisskeyAuthenticationError,
     MisskeyError,
@@ -49,6 +50,7 @@ from .const import (
     RATE_LIMIT_MAX_WAIT,
 )
 from .coordinator import MisskeyDataUpdateCoordinator
+from .errors import suspended_error
 from .limits import (
     UNKNOWN_TYPE,
     UploadLimit,
@@ -334,6 +336,8 @@ async def _async_upload(
             if isinstance(err, MisskeyAuthenticationError)
             else "permission_denied",
         ) from err
+    except MisskeyAccountSuspendedError as err:
+        raise suspended_error(coordinator) from err
     except MisskeyRateLimitError as err:
         wait = err.retry_after if err.retry_after is not None else 60
         raise attachment.error(
