@@ -700,13 +700,19 @@ def bench_listening(args: argparse.Namespace) -> dict[str, Any]:
 
     A test instance of Home Assistant does not start twice in one process.
     """
-    sections = {
-        "latency": [str(args.latency_rounds)],
-        "idle": [str(args.idle_accounts), str(args.idle_seconds)],
-        "outage": [str(args.outage_mentions), str(args.outage_seconds)],
-    }
+    sections = [
+        ("latency", [str(args.latency_rounds)]),
+        ("idle", [str(args.idle_accounts), str(args.idle_seconds)]),
+        *(
+            (
+                "outage",
+                [str(args.outage_accounts), str(args.outage_mentions), str(seconds)],
+            )
+            for seconds in args.outage_seconds
+        ),
+    ]
     results: dict[str, Any] = {}
-    for section, section_args in sections.items():
+    for section, section_args in sections:
         if section not in args.only:
             continue
         done = subprocess.run(
@@ -723,7 +729,11 @@ def bench_listening(args: argparse.Namespace) -> dict[str, Any]:
             capture_output=True,
             text=True,
         )
-        results[section] = json.loads(done.stdout)
+        figures = json.loads(done.stdout)
+        if section == "outage":
+            results.setdefault("outage", []).append(figures)
+        else:
+            results[section] = figures
     return results
 
 
@@ -746,14 +756,18 @@ def print_listening(results: dict[str, Any]) -> None:
             f" memory per account {idle['rss_per_account_kb']:.0f} KB RSS,"
             f" {idle['traced_per_account_kb']:.0f} KB allocated"
         )
-    if outage := results.get("outage"):
-        lines.append(
-            f"Outage of {outage['outage_s']:.0f} s with {outage['mentions']} mentions:"
-            f" delivered {outage['delivered']}, lost {outage['lost']},"
-            f" doubled {outage['doubled']}, in order {outage['in_order']};"
-            f" first {outage['until_first_s']:.1f} s after the server was back"
-            f" (back-off), all {outage['catch_up_s'] * 1000:.0f} ms later"
-        )
+    lines.extend(
+        f"Outage of {outage['outage_s']:.0f} s, {outage['accounts']} accounts,"
+        f" {outage['mentions']} mentions: delivered {outage['delivered']},"
+        f" lost {outage['lost']}, doubled {outage['doubled']},"
+        f" in order {outage['in_order']}; first event after the server was back"
+        f" {outage['until_first_median_s']:.1f} s (median,"
+        f" max {outage['until_first_max_s']:.1f} s), all in"
+        f" {outage['until_all_s']:.1f} s; connection attempts a minute"
+        f" {outage['attempts_per_minute_median']:.1f} (median,"
+        f" max {outage['attempts_per_minute_max']:.1f})"
+        for outage in results.get("outage", [])
+    )
     for line in lines:
         print(line)  # noqa: T201
 
@@ -938,10 +952,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--idle-seconds", type=float, default=60, help="how long they stay idle"
     )
     parser.add_argument(
+        "--outage-accounts", type=int, default=10, help="accounts during the outage"
+    )
+    parser.add_argument(
         "--outage-mentions", type=int, default=100, help="mentions during the outage"
     )
     parser.add_argument(
-        "--outage-seconds", type=float, default=30, help="how long the outage lasts"
+        "--outage-seconds",
+        type=float,
+        nargs="+",
+        default=[30, 180],
+        help="how long each outage lasts",
     )
     parser.add_argument(
         "--only", nargs="+", choices=SECTIONS, default=list(SECTIONS), metavar="SECTION"
@@ -954,7 +975,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.quick:
         args.rounds, args.entries, args.imports = 100, 5, 3
-        args.latency_rounds, args.idle_seconds, args.outage_seconds = 100, 10, 5
+        args.latency_rounds, args.idle_seconds, args.outage_seconds = 100, 10, [5]
     return args
 
 
