@@ -57,8 +57,9 @@ async def _setup(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry
 async def _upload(
     hass: HomeAssistant, entry: MockConfigEntry, attachments: list[dict[str, Any]]
 ) -> Any:
+    data = entry.runtime_data
     return await async_upload_attachments(
-        hass, entry.runtime_data.coordinator, attachments
+        hass, data.client, data.coordinator.limits, attachments
     )
 
 
@@ -554,7 +555,12 @@ async def test_upload_without_drive_permission(
     (allowed_dir / "a.png").write_bytes(PNG)
 
     with pytest.raises(HomeAssistantError) as err:
-        await _upload(hass, entry, [{"path": str(allowed_dir / "a.png")}])
+        await hass.services.async_call(
+            DOMAIN,
+            SERVICE_POST,
+            {"text": "x", "media": [{"path": str(allowed_dir / "a.png")}]},
+            blocking=True,
+        )
 
     assert err.value.translation_key == "permission_denied"
     assert any(entry.async_get_active_flows(hass, {"reauth"}))

@@ -86,7 +86,8 @@ async def test_media_of_an_integration_not_loaded(
     with pytest.raises(HomeAssistantError) as err:
         await async_upload_attachments(
             hass,
-            init_integration.runtime_data.coordinator,
+            init_integration.runtime_data.client,
+            init_integration.runtime_data.coordinator.limits,
             [{"media_content_id": media_content_id}],
         )
 

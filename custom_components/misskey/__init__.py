@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-from homeassistant.const import CONF_NAME, Platform
+from homeassistant.const import CONF_NAME, CONF_URL, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv, discovery
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import slugify
 
+from .api import MisskeyClient
 from .auth_callback import async_register_callback_view
 from .const import (
+    CONF_CREDENTIAL,
     CONF_LISTEN,
     CONF_PERMISSIONS,
     DEFAULT_LISTEN,
     DOMAIN,
     LEGACY_PERMISSIONS,
 )
-from .coordinator import MisskeyConfigEntry, MisskeyData, MisskeyDataUpdateCoordinator
+from .coordinator import MisskeyDataUpdateCoordinator
+from .data import MisskeyConfigEntry, MisskeyData
 from .listener import MisskeyListener, listener_store
 from .notify import CONF_ENTRY_ID, async_unload_service
 from .permissions import async_remove_permissions_issue, async_update_permissions_issue
@@ -41,16 +45,19 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 
 async def async_setup_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> bool:
     """Set up a Misskey account."""
-    coordinator = MisskeyDataUpdateCoordinator(hass, entry)
+    client = MisskeyClient(
+        async_get_clientsession(hass), entry.data[CONF_URL], entry.data[CONF_CREDENTIAL]
+    )
     # Calls waiting out a rate limit end with the entry, not minutes later.
-    entry.async_on_unload(coordinator.client.close)
+    entry.async_on_unload(client.close)
+    coordinator = MisskeyDataUpdateCoordinator(hass, entry, client)
     await coordinator.async_config_entry_first_refresh()
     listener = (
         MisskeyListener(hass, entry, coordinator)
         if entry.options.get(CONF_LISTEN, DEFAULT_LISTEN)
         else None
     )
-    entry.runtime_data = MisskeyData(coordinator, listener)
+    entry.runtime_data = MisskeyData(client, coordinator, listener)
     async_update_permissions_issue(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # After the platforms, so that the event entities hear what is caught up.

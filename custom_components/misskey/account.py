@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any
-
-from yarl import URL
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
@@ -18,6 +15,7 @@ from .api import (
     Account,
     DriveFile,
     MisskeyCannotConnectError,
+    MisskeyClient,
     MisskeyConnectionError,
     MisskeyResponseError,
 )
@@ -47,11 +45,9 @@ from .const import (
     PERMISSION_WRITE_DRIVE,
     PERMISSION_WRITE_MUTES,
 )
-from .coordinator import MisskeyDataUpdateCoordinator
-from .errors import async_call, validation_error
-from .limits import policies
+from .errors import async_call, require_permission, validation_error
+from .limits import AccountLimits
 from .media import async_delete_files, async_upload_attachments
-from .permissions import require_permission
 from .post import ACCT_RE
 
 # Misskey's avatars and banners must be images (AVATAR_NOT_AN_IMAGE).
@@ -78,7 +74,7 @@ _PROFILE_ERRORS = {
 
 
 def account_response(
-    coordinator: MisskeyDataUpdateCoordinator, account: Account
+    limits: AccountLimits, account: Account
 ) -> dict[str, JsonValueType]:
     """Return the profile as the account actions answer it."""
     acct = f"@{account.username}" + (f"@{account.host}" if account.host else "")
@@ -95,11 +91,7 @@ def account_response(
         "description": account.description,
         # A local account has no url in Misskey's answer; its page is this.
         "url": account.url
-        or (
-            f"{coordinator.client.url}/@{account.username}"
-            if not account.host
-            else None
-        ),
+        or (f"{limits.url}/@{account.username}" if not account.host else None),
         "avatar_url": account.avatar_url,
         "banner_url": account.banner_url,
         "location": account.location,
@@ -125,24 +117,25 @@ def account_response(
 
 
 async def async_get_account(
-    coordinator: MisskeyDataUpdateCoordinator, account: str | None
+    client: MisskeyClient, limits: AccountLimits, account: str | None
 ) -> Account:
     """Look an account up by ``@user`` or ``@user@host``; None is the account itself."""
-    client = coordinator.client
     if account is None:
         return await async_call(
-            coordinator,
-            lambda: client.user_by_id(coordinator.data.id),
+            client,
+            limits,
+            lambda: client.user_by_id(limits.account_id),
             "account_lookup_failed",
-            account=coordinator.config_entry.title,
+            account=limits.title,
         )
     if not (match := ACCT_RE.fullmatch(account.strip())):
         raise validation_error("invalid_account", account=account)
     host: str | None = match["host"]
-    if host is not None and host.lower() == URL(client.url).host_port_subcomponent:
+    if host is not None and host.lower() == limits.host:
         host = None
     return await async_call(
-        coordinator,
+        client,
+        limits,
         lambda: client.user(match["username"], host),
         "account_lookup_failed",
         account=account,
@@ -151,26 +144,26 @@ async def async_get_account(
 
 
 async def async_mute_account(
-    coordinator: MisskeyDataUpdateCoordinator,
+    client: MisskeyClient,
+    limits: AccountLimits,
     account: str,
     duration: timedelta | None,
 ) -> None:
     """Mute an account, for ``duration`` or for good."""
     if duration is not None and duration > MAX_MUTE_DURATION:
         raise validation_error("mute_duration_too_long", days=MAX_MUTE_DURATION.days)
-    require_permission(coordinator.config_entry, PERMISSION_WRITE_MUTES)
-    if duration is not None and coordinator.meta.before_12_108:
+    require_permission(limits, PERMISSION_WRITE_MUTES)
+    if duration is not None and limits.before_12_108:
         # It would ignore expiresAt and mute for good.
-        raise validation_error(
-            "mute_duration_not_supported", version=coordinator.meta.version
-        )
-    user = await async_get_account(coordinator, account)
-    if user.id == coordinator.data.id:
+        raise validation_error("mute_duration_not_supported", version=limits.version)
+    user = await async_get_account(client, limits, account)
+    if user.id == limits.account_id:
         raise validation_error("mute_self")
     expires_at = dt_util.utcnow() + duration if duration is not None else None
     await async_call(
-        coordinator,
-        lambda: coordinator.client.mute(user.id, expires_at),
+        client,
+        limits,
+        lambda: client.mute(user.id, expires_at),
         "mute_failed",
         permission=PERMISSION_WRITE_MUTES,
         account=account,
@@ -179,14 +172,15 @@ async def async_mute_account(
 
 
 async def async_unmute_account(
-    coordinator: MisskeyDataUpdateCoordinator, account: str
+    client: MisskeyClient, limits: AccountLimits, account: str
 ) -> None:
     """Stop muting an account."""
-    require_permission(coordinator.config_entry, PERMISSION_WRITE_MUTES)
-    user = await async_get_account(coordinator, account)
+    require_permission(limits, PERMISSION_WRITE_MUTES)
+    user = await async_get_account(client, limits, account)
     await async_call(
-        coordinator,
-        lambda: coordinator.client.unmute(user.id),
+        client,
+        limits,
+        lambda: client.unmute(user.id),
         "unmute_failed",
         permission=PERMISSION_WRITE_MUTES,
         account=account,
@@ -196,17 +190,16 @@ async def async_unmute_account(
 
 async def async_update_profile(
     hass: HomeAssistant,
-    coordinator: MisskeyDataUpdateCoordinator,
+    client: MisskeyClient,
+    limits: AccountLimits,
     options: Mapping[str, Any],
 ) -> Account:
     """Change the account's profile; new avatar and banner images go to its drive first.
 
-    The account's entities show the new profile at once. An update Misskey
-    refuses deletes the images uploaded for it.
+    An update Misskey refuses deletes the images uploaded for it.
     """
-    entry = coordinator.config_entry
-    require_permission(entry, PERMISSION_WRITE_ACCOUNT)
-    params = profile_params(coordinator, options)
+    require_permission(limits, PERMISSION_WRITE_ACCOUNT)
+    params = profile_params(limits, options)
     images = [
         (param, options[option])
         for option, param in ((ATTR_AVATAR, "avatarId"), (ATTR_BANNER, "bannerId"))
@@ -214,22 +207,21 @@ async def async_update_profile(
     ]
     if not params and not images:
         raise validation_error("nothing_to_update")
-    if images:
-        require_permission(entry, PERMISSION_WRITE_DRIVE)
-        role = policies(coordinator)
-        if role is not None and role.can_update_bio_media is False:
-            raise validation_error("bio_media_not_allowed")
     files: list[DriveFile] = []
     if images:
+        require_permission(limits, PERMISSION_WRITE_DRIVE)
+        if limits.can_update_bio_media is False:
+            raise validation_error("bio_media_not_allowed")
         files = await async_upload_attachments(
-            hass, coordinator, [source for _, source in images], accept=IMAGE_TYPES
+            hass, client, limits, [source for _, source in images], accept=IMAGE_TYPES
         )
         for (param, _), drive_file in zip(images, files, strict=True):
             params[param] = drive_file.id
     try:
-        account = await async_call(
-            coordinator,
-            lambda: coordinator.client.update_profile(params),
+        return await async_call(
+            client,
+            limits,
+            lambda: client.update_profile(params),
             "profile_update_failed",
             permission=PERMISSION_WRITE_ACCOUNT,
             known=_PROFILE_ERRORS,
@@ -237,24 +229,17 @@ async def async_update_profile(
     except HomeAssistantError as err:
         # When the answer was lost, the profile may show them already.
         if not _outcome_unknown(err.__cause__):
-            await async_delete_files(coordinator, files)
+            await async_delete_files(client, files)
         raise
-    coordinator.async_set_updated_data(
-        replace(account, last_note_at=coordinator.data.last_note_at)
-    )
-    return account
 
 
-def profile_params(
-    coordinator: MisskeyDataUpdateCoordinator, options: Mapping[str, Any]
-) -> dict[str, Any]:
+def profile_params(limits: AccountLimits, options: Mapping[str, Any]) -> dict[str, Any]:
     """Return i/update's parameters; refuse what the server would refuse or drop."""
-    meta = coordinator.meta
     params: dict[str, Any] = {}
     for option, (param, limit) in _TEXT_PARAMS.items():
         if (value := options.get(option)) is None:
             continue
-        if param == "description" and meta.before_12_108:
+        if param == "description" and limits.before_12_108:
             limit = MAX_DESCRIPTION_LENGTH_BEFORE_12_108
         # Misskey trims the name and clears it when blank; an empty text
         # clears any of them (null), as their minimum length is 1.
@@ -268,15 +253,14 @@ def profile_params(
         birthday: date | None = options[ATTR_BIRTHDAY]
         params["birthday"] = birthday.isoformat() if birthday else None
     if ATTR_LANG in options:
-        if "lang" not in coordinator.data.raw:
-            # Misskey 12 takes lang and drops it.
+        if not limits.lang_supported:
             raise validation_error("lang_not_supported")
         params["lang"] = options[ATTR_LANG] or None
     for option, param in _FLAG_PARAMS.items():
         if (flag := options.get(option)) is not None:
             params[param] = flag
     if (fields := options.get(ATTR_FIELDS)) is not None:
-        params["fields"] = _profile_fields(coordinator, fields)
+        params["fields"] = _profile_fields(limits, fields)
     if options.get(ATTR_DELETE_AVATAR):
         params["avatarId"] = None
     if options.get(ATTR_DELETE_BANNER):
@@ -285,10 +269,10 @@ def profile_params(
 
 
 def _profile_fields(
-    coordinator: MisskeyDataUpdateCoordinator, fields: list[Mapping[str, str]]
+    limits: AccountLimits, fields: list[Mapping[str, str]]
 ) -> list[dict[str, str]]:
     """Return the extra fields; Misskey would silently drop blank ones."""
-    old_api = coordinator.meta.before_12_108
+    old_api = limits.before_12_108
     limit = MAX_PROFILE_FIELDS_BEFORE_12_108 if old_api else MAX_PROFILE_FIELDS
     if len(fields) > limit:
         raise validation_error("too_many_fields", count=len(fields), max=limit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import override
+from typing import TYPE_CHECKING, override
 
 from homeassistant.components.binary_sensor import (
     BinarySensorDeviceClass,
@@ -16,9 +16,12 @@ from homeassistant.core import HomeAssistant
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .api import Account
-from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
+from .coordinator import MisskeyDataUpdateCoordinator
 from .entity import MisskeyEntity
 from .listener import MisskeyListener
+
+if TYPE_CHECKING:
+    from .data import MisskeyConfigEntry
 
 # The coordinator reads the account for all of them.
 PARALLEL_UPDATES = 0

@@ -1,16 +1,12 @@
-"""Keeps the account and the instance's limits up to date."""
+"""Reads the signed-in account every 15 minutes, and with it what the account may do."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 import logging
-from typing import TYPE_CHECKING
 
 from homeassistant.config_entries import ConfigEntry
-from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryAuthFailed
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.update_coordinator import DataUpdateCoordinator, UpdateFailed
 
 from .api import (
@@ -22,33 +18,23 @@ from .api import (
     MisskeyError,
     MisskeyPermissionDeniedError,
 )
-from .const import CONF_CREDENTIAL, DOMAIN, UPDATE_INTERVAL
-
-if TYPE_CHECKING:
-    from .listener import MisskeyListener
+from .const import DOMAIN, UPDATE_INTERVAL
+from .limits import AccountLimits
+from .permissions import granted_permissions
 
 _LOGGER = logging.getLogger(__name__)
 
-type MisskeyConfigEntry = ConfigEntry[MisskeyData]
-
-
-@dataclass
-class MisskeyData:
-    """What a loaded account holds."""
-
-    coordinator: MisskeyDataUpdateCoordinator
-    # None when the user turned listening off.
-    listener: MisskeyListener | None
-
 
 class MisskeyDataUpdateCoordinator(DataUpdateCoordinator[Account]):
-    """Reads the signed-in account; holds the client and the instance's meta."""
+    """Reads the signed-in account; holds the instance's meta."""
 
-    config_entry: MisskeyConfigEntry
+    config_entry: ConfigEntry
     meta: Meta
 
-    def __init__(self, hass: HomeAssistant, entry: MisskeyConfigEntry) -> None:
-        """Make the client for the entry's account."""
+    def __init__(
+        self, hass: HomeAssistant, entry: ConfigEntry, client: MisskeyClient
+    ) -> None:
+        """Read the entry's account with ``client``."""
         super().__init__(
             hass,
             _LOGGER,
@@ -56,13 +42,26 @@ class MisskeyDataUpdateCoordinator(DataUpdateCoordinator[Account]):
             name=DOMAIN,
             update_interval=UPDATE_INTERVAL,
         )
-        self.client = MisskeyClient(
-            async_get_clientsession(hass),
-            entry.data[CONF_URL],
-            entry.data[CONF_CREDENTIAL],
-        )
+        self.client = client
         # The notesCount at which the last note's time was read.
         self._last_note_count: int | None = None
+        self._limits: AccountLimits | None = None
+
+    @property
+    def limits(self) -> AccountLimits:
+        """Return what the account may do, as of its last reading (made once per reading)."""
+        entry = self.config_entry
+        granted = granted_permissions(entry)
+        limits = self._limits
+        if (
+            limits is None
+            or limits.account is not self.data
+            or limits.granted is not granted
+        ):
+            limits = self._limits = AccountLimits(
+                self.meta, self.data, granted, title=entry.title, url=self.client.url
+            )
+        return limits
 
     async def _async_setup(self) -> None:
         """Read the instance's limits once; they rarely change."""
@@ -102,10 +101,12 @@ class MisskeyDataUpdateCoordinator(DataUpdateCoordinator[Account]):
             and account.notes_count is not None
             and account.notes_count == self._last_note_count
         ):
-            return replace(account, last_note_at=previous.last_note_at)
+            account.last_note_at = previous.last_note_at
+            return account
         note = await self.client.latest_note(account.id)
         self._last_note_count = account.notes_count
-        return replace(account, last_note_at=note.created if note else None)
+        account.last_note_at = note.created if note else None
+        return account
 
 
 def _update_failed(err: MisskeyError) -> UpdateFailed:

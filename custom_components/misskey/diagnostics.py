@@ -10,14 +10,16 @@ addresses, and the name and e-mail of the server's operator.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.components.diagnostics import REDACTED
 from homeassistant.core import HomeAssistant
 
 from .const import CONF_CREDENTIAL
-from .coordinator import MisskeyConfigEntry
 from .permissions import missing_permissions
+
+if TYPE_CHECKING:
+    from .data import MisskeyConfigEntry
 
 # The credential under every name Misskey and its forks use.
 SECRETS: Final = frozenset(

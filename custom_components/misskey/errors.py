@@ -2,22 +2,50 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+import contextlib
 from typing import Any
 
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
 from .api import (
     MisskeyAccountSuspendedError,
     MisskeyApiError,
     MisskeyAuthenticationError,
+    MisskeyClient,
     MisskeyError,
     MisskeyInvalidParamError,
     MisskeyPermissionDeniedError,
     MisskeyRateLimitError,
 )
 from .const import DOMAIN, RATE_LIMIT_MAX_WAIT
-from .coordinator import MisskeyDataUpdateCoordinator
+from .limits import AccountLimits
+
+
+class CredentialRefusedError(HomeAssistantError):
+    """Misskey refused the credential: the account has to be authorized again."""
+
+
+@contextlib.contextmanager
+def reauth_on_refusal(hass: HomeAssistant, entry: ConfigEntry) -> Iterator[None]:
+    """Start re-authentication when what runs inside finds the credential refused."""
+    try:
+        yield
+    except CredentialRefusedError:
+        entry.async_start_reauth(hass)
+        raise
+
+
+def credential_refused(err: MisskeyApiError) -> CredentialRefusedError:
+    """Return what users read when Misskey refuses the credential or its permission."""
+    return CredentialRefusedError(
+        translation_domain=DOMAIN,
+        translation_key="authentication_failed"
+        if isinstance(err, MisskeyAuthenticationError)
+        else "permission_denied",
+    )
 
 
 def validation_error(key: str, **placeholders: Any) -> ServiceValidationError:
@@ -29,8 +57,35 @@ def validation_error(key: str, **placeholders: Any) -> ServiceValidationError:
     )
 
 
+def require_permission(limits: AccountLimits, permission: str) -> None:
+    """Refuse an action the account has not allowed, before asking Misskey."""
+    if permission not in limits.permissions:
+        raise validation_error(
+            "missing_permission", account=limits.title, permission=permission
+        )
+
+
+def suspended_error(limits: AccountLimits) -> HomeAssistantError:
+    """Return what users read when the account's moderators suspended it."""
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key="account_suspended",
+        translation_placeholders={"account": limits.title},
+    )
+
+
+def rate_limited_error(key: str, err: MisskeyRateLimitError) -> HomeAssistantError:
+    """Return what users read when a rate limit would hold a call too long."""
+    return HomeAssistantError(
+        translation_domain=DOMAIN,
+        translation_key=key,
+        translation_placeholders={"retry_after": str(round(err.retry_after or 0))},
+    )
+
+
 async def async_call[T](
-    coordinator: MisskeyDataUpdateCoordinator,
+    client: MisskeyClient,
+    limits: AccountLimits,
     call: Callable[[], Awaitable[T]],
     failed_key: str,
     *,
@@ -46,35 +101,24 @@ async def async_call[T](
     re-authentication is only for a credential Misskey no longer accepts.
     """
     try:
-        return await coordinator.client.retry_rate_limited(call, RATE_LIMIT_MAX_WAIT)
+        return await client.retry_rate_limited(call, RATE_LIMIT_MAX_WAIT)
     except MisskeyAuthenticationError as err:
-        coordinator.config_entry.async_start_reauth(coordinator.hass)
-        raise HomeAssistantError(
-            translation_domain=DOMAIN, translation_key="authentication_failed"
-        ) from err
+        raise credential_refused(err) from err
     except MisskeyAccountSuspendedError as err:
-        raise suspended_error(coordinator) from err
+        raise suspended_error(limits) from err
     except MisskeyPermissionDeniedError as err:
         raise HomeAssistantError(
             translation_domain=DOMAIN,
             translation_key="missing_permission",
             translation_placeholders={
-                "account": coordinator.config_entry.title,
+                "account": limits.title,
                 "permission": permission or "?",
             },
         ) from err
     except MisskeyRateLimitError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="action_rate_limited",
-            translation_placeholders={"retry_after": str(round(err.retry_after or 0))},
-        ) from err
+        raise rate_limited_error("action_rate_limited", err) from err
     except MisskeyInvalidParamError as err:
-        raise validation_error(
-            "invalid_parameter",
-            param=(err.param or "?").removeprefix("#/properties/"),
-            reason=err.reason or err.message or "",
-        ) from err
+        raise invalid_parameter(err) from err
     except MisskeyApiError as err:
         if known and (key := known.get(err.code or "")):
             raise validation_error(key, **placeholders) from err
@@ -83,12 +127,21 @@ async def async_call[T](
         raise _failed(failed_key, err, placeholders) from err
 
 
-def suspended_error(coordinator: MisskeyDataUpdateCoordinator) -> HomeAssistantError:
-    """Return what users read when the account's moderators suspended it."""
+def invalid_parameter(err: MisskeyInvalidParamError) -> ServiceValidationError:
+    """Return what users read when Misskey refused a parameter."""
+    return validation_error(
+        "invalid_parameter",
+        param=(err.param or "?").removeprefix("#/properties/"),
+        reason=err.reason or err.message or "",
+    )
+
+
+def cannot_connect(err: MisskeyError) -> HomeAssistantError:
+    """Return what users read when nothing reached Misskey."""
     return HomeAssistantError(
         translation_domain=DOMAIN,
-        translation_key="account_suspended",
-        translation_placeholders={"account": coordinator.config_entry.title},
+        translation_key="cannot_connect",
+        translation_placeholders={"error": str(err)},
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
@@ -23,10 +23,13 @@ from .const import (
     EVENT_RENOTE,
     EVENT_REPLY,
 )
-from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
+from .coordinator import MisskeyDataUpdateCoordinator
 from .entity import MisskeyEntity
 from .listener import MisskeyListener
 from .notification import MisskeyEvent
+
+if TYPE_CHECKING:
+    from .data import MisskeyConfigEntry
 
 # Events arrive from the listener, not from updates.
 PARALLEL_UPDATES = 0

@@ -18,6 +18,7 @@ import logging
 import random
 from typing import Any, Final
 
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.start import async_at_started
@@ -57,7 +58,7 @@ from .const import (
     STREAM_HEARTBEAT,
     STREAM_RETRY_INTERVAL,
 )
-from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
+from .coordinator import MisskeyDataUpdateCoordinator
 from .notification import MisskeyEvent, event_from_chat_message, event_from_notification
 from .permissions import async_record_refused_permission, has_permission
 
@@ -96,7 +97,7 @@ class MisskeyListener:
     def __init__(
         self,
         hass: HomeAssistant,
-        entry: MisskeyConfigEntry,
+        entry: ConfigEntry,
         coordinator: MisskeyDataUpdateCoordinator,
     ) -> None:
         """Listen for the entry's account."""

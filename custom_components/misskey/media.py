@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 import contextlib
-from dataclasses import dataclass
 import errno
 import mimetypes
 import os
@@ -31,6 +30,7 @@ from .api import (
     MisskeyAccountSuspendedError,
     MisskeyApiError,
     MisskeyAuthenticationError,
+    MisskeyClient,
     MisskeyError,
     MisskeyFileTooLargeError,
     MisskeyPermissionDeniedError,
@@ -45,19 +45,11 @@ from .const import (
     ATTR_SENSITIVE,
     ATTR_URL,
     DOMAIN,
-    MAX_ALT_TEXT_LENGTH,
     MAX_ATTACHMENTS,
     RATE_LIMIT_MAX_WAIT,
 )
-from .coordinator import MisskeyDataUpdateCoordinator
-from .errors import suspended_error
-from .limits import (
-    UNKNOWN_TYPE,
-    UploadLimit,
-    file_type_allowed,
-    mime_type_matches,
-    upload_limit,
-)
+from .errors import credential_refused, suspended_error
+from .limits import UNKNOWN_TYPE, AccountLimits, mime_type_matches
 
 CHUNK_SIZE: Final = 64 * 1024
 # A download fails when the other end sends nothing for this long.
@@ -80,7 +72,8 @@ _SNAPSHOT_EXTENSIONS: Final = {
 
 async def async_upload_attachments(
     hass: HomeAssistant,
-    coordinator: MisskeyDataUpdateCoordinator,
+    client: MisskeyClient,
+    limits: AccountLimits,
     attachments: list[Mapping[str, Any]],
     *,
     accept: list[str] | None = None,
@@ -111,8 +104,7 @@ async def async_upload_attachments(
     Either every file is uploaded or none is kept: when an attachment fails,
     the files already uploaded by this call are deleted before the error is
     raised. When the note then cannot be posted, the caller deletes the
-    returned files with ``coordinator.client.delete_file`` (or
-    ``async_delete_files``).
+    returned files with ``async_delete_files``.
 
     Raises ServiceValidationError for input to fix (too many attachments, not
     exactly one source, alt text too long, a path or URL not allowed, a file
@@ -130,28 +122,23 @@ async def async_upload_attachments(
                 "max": str(MAX_ATTACHMENTS),
             },
         )
-    limit = upload_limit(coordinator)
     checked = [
-        await _async_check(hass, coordinator, index, attachment, limit, accept)
+        await _async_check(hass, limits, index, attachment, accept)
         for index, attachment in enumerate(attachments, 1)
     ]
     uploaded: list[DriveFile] = []
     try:
         for attachment in checked:
             # One at a time, so that the list holds what to delete on failure.
-            drive_file = await _async_upload(
-                hass, coordinator, attachment, limit, accept
-            )
+            drive_file = await _async_upload(hass, client, limits, attachment, accept)
             uploaded.append(drive_file)
     except BaseException:
-        await async_delete_files(coordinator, uploaded)
+        await async_delete_files(client, uploaded)
         raise
     return uploaded
 
 
-async def async_delete_files(
-    coordinator: MisskeyDataUpdateCoordinator, files: list[DriveFile]
-) -> None:
+async def async_delete_files(client: MisskeyClient, files: list[DriveFile]) -> None:
     """Delete uploaded files of a note that was not posted; failures are ignored.
 
     A file left behind only takes space in the account's drive, so a failed
@@ -159,19 +146,31 @@ async def async_delete_files(
     """
     for drive_file in files:
         with contextlib.suppress(MisskeyError):
-            await coordinator.client.delete_file(drive_file.id)
+            await client.delete_file(drive_file.id)
 
 
-@dataclass(frozen=True, kw_only=True)
 class _Attachment:
     """An attachment whose input was checked."""
 
-    index: int
-    kind: str
-    value: str
-    alt_text: str | None
-    sensitive: bool
-    name: str | None
+    __slots__ = ("alt_text", "index", "kind", "name", "sensitive", "value")
+
+    def __init__(
+        self,
+        *,
+        index: int,
+        kind: str,
+        value: str,
+        alt_text: str | None,
+        sensitive: bool,
+        name: str | None,
+    ) -> None:
+        """Hold the checked input; ``kind`` is the source's key."""
+        self.index = index
+        self.kind = kind
+        self.value = value
+        self.alt_text = alt_text
+        self.sensitive = sensitive
+        self.name = name
 
     @property
     def source(self) -> str:
@@ -211,22 +210,26 @@ class _SourceError(Exception):
         self.placeholders = placeholders
 
 
-@dataclass(frozen=True, kw_only=True)
 class _Source:
     """A source opened for reading."""
 
-    name: str
-    content_type: str | None
-    size: int | None
-    data: UploadData
+    __slots__ = ("content_type", "data", "name", "size")
+
+    def __init__(
+        self, *, name: str, content_type: str | None, size: int | None, data: UploadData
+    ) -> None:
+        """Hold what the upload needs of it."""
+        self.name = name
+        self.content_type = content_type
+        self.size = size
+        self.data = data
 
 
 async def _async_check(
     hass: HomeAssistant,
-    coordinator: MisskeyDataUpdateCoordinator,
+    limits: AccountLimits,
     index: int,
     attachment: Mapping[str, Any],
-    limit: UploadLimit,
     accept: list[str] | None,
 ) -> _Attachment:
     """Check what can be checked without reading the source.
@@ -256,7 +259,7 @@ async def _async_check(
         sensitive=bool(attachment.get(ATTR_SENSITIVE, False)),
         name=attachment.get(ATTR_FILE_NAME) or None,
     )
-    alt_text_limit = coordinator.meta.raw.get("maxAltTextLength", MAX_ALT_TEXT_LENGTH)
+    alt_text_limit = limits.max_alt_text_length
     if alt_text is not None and len(alt_text) > alt_text_limit:
         raise checked.error(
             "alt_text_too_long",
@@ -271,9 +274,9 @@ async def _async_check(
             raise checked.error("path_not_allowed", validation=True)
         size = await hass.async_add_executor_job(_file_size, checked.value)
         try:
-            if size is not None and size > limit.max_size:
-                raise _too_large(limit)
-            _check_type(coordinator, mimetypes.guess_type(checked.value)[0], accept)
+            if size is not None and size > limits.max_upload_size:
+                raise _too_large(limits)
+            _check_type(limits, mimetypes.guess_type(checked.value)[0], accept)
         except _SourceError as err:
             raise checked.error(
                 err.key, validation=err.validation, **err.placeholders
@@ -292,9 +295,9 @@ async def _async_check(
 
 async def _async_upload(
     hass: HomeAssistant,
-    coordinator: MisskeyDataUpdateCoordinator,
+    client: MisskeyClient,
+    limits: AccountLimits,
     attachment: _Attachment,
-    limit: UploadLimit,
     accept: list[str] | None,
 ) -> DriveFile:
     """Read one attachment's source and stream it to the drive.
@@ -305,11 +308,11 @@ async def _async_upload(
     """
 
     async def upload() -> DriveFile:
-        async with _async_open(hass, attachment, limit) as source:
-            if source.size is not None and source.size > limit.max_size:
-                raise _too_large(limit)
-            _check_type(coordinator, source.content_type, accept)
-            return await coordinator.client.upload_file(
+        async with _async_open(hass, attachment, limits) as source:
+            if source.size is not None and source.size > limits.max_upload_size:
+                raise _too_large(limits)
+            _check_type(limits, source.content_type, accept)
+            return await client.upload_file(
                 name=attachment.name or source.name,
                 data=source.data,
                 content_type=source.content_type,
@@ -319,7 +322,7 @@ async def _async_upload(
             )
 
     try:
-        return await coordinator.client.retry_rate_limited(
+        return await client.retry_rate_limited(
             upload, RATE_LIMIT_MAX_WAIT, endpoint=DRIVE_FILES_CREATE
         )
     except _SourceError as err:
@@ -329,15 +332,9 @@ async def _async_upload(
     except MisskeyFileTooLargeError as err:
         raise attachment.error("attachment_rejected_too_large") from err
     except (MisskeyAuthenticationError, MisskeyPermissionDeniedError) as err:
-        coordinator.config_entry.async_start_reauth(hass)
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="authentication_failed"
-            if isinstance(err, MisskeyAuthenticationError)
-            else "permission_denied",
-        ) from err
+        raise credential_refused(err) from err
     except MisskeyAccountSuspendedError as err:
-        raise suspended_error(coordinator) from err
+        raise suspended_error(limits) from err
     except MisskeyRateLimitError as err:
         wait = err.retry_after if err.retry_after is not None else 60
         raise attachment.error(
@@ -350,16 +347,18 @@ async def _async_upload(
         raise attachment.error("attachment_upload_failed", error=str(err)) from err
 
 
-def _too_large(limit: UploadLimit) -> _SourceError:
+def _too_large(limits: AccountLimits) -> _SourceError:
     return _SourceError(
-        "attachment_too_large_for_role" if limit.by_role else "attachment_too_large",
+        "attachment_too_large_for_role"
+        if limits.upload_limited_by_role
+        else "attachment_too_large",
         validation=True,
-        max=limit.max_mib,
+        max=limits.max_upload_mib,
     )
 
 
 def _check_type(
-    coordinator: MisskeyDataUpdateCoordinator,
+    limits: AccountLimits,
     content_type: str | None,
     accept: list[str] | None,
 ) -> None:
@@ -370,7 +369,7 @@ def _check_type(
     """
     if content_type is None or content_type == UNKNOWN_TYPE:
         return
-    if not file_type_allowed(coordinator, content_type):
+    if not limits.file_type_allowed(content_type):
         raise _SourceError(
             "attachment_type_not_allowed", validation=True, type=content_type
         )
@@ -385,14 +384,14 @@ def _check_type(
 
 @contextlib.asynccontextmanager
 async def _async_open(
-    hass: HomeAssistant, attachment: _Attachment, limit: UploadLimit
+    hass: HomeAssistant, attachment: _Attachment, limits: AccountLimits
 ) -> AsyncIterator[_Source]:
     """Open the attachment's source; close it again afterwards."""
     if attachment.kind == ATTR_PATH:
         async with _async_open_file(hass, Path(attachment.value)) as source:
             yield source
     elif attachment.kind == ATTR_URL:
-        async with _async_open_url(hass, attachment.value, limit) as source:
+        async with _async_open_url(hass, attachment.value, limits) as source:
             yield source
     else:
         async with _async_open_media(hass, attachment.value) as source:
@@ -515,7 +514,7 @@ async def _file_chunks(hass: HomeAssistant, file: IO[bytes]) -> AsyncIterator[by
 
 @contextlib.asynccontextmanager
 async def _async_open_url(
-    hass: HomeAssistant, url: str, limit: UploadLimit
+    hass: HomeAssistant, url: str, limits: AccountLimits
 ) -> AsyncIterator[_Source]:
     """Start a download and stream its body, stopping it past the limit."""
     response, final_url = await _async_get_following_redirects(hass, URL(url))
@@ -527,8 +526,8 @@ async def _async_open_url(
         size = response.content_length
         if response.headers.get("Content-Encoding", "identity") != "identity":
             size = None
-        if size is not None and size > limit.max_size:
-            raise _too_large(limit)
+        if size is not None and size > limits.max_upload_size:
+            raise _too_large(limits)
         name = final_url.name or "file"
         content_type = (
             response.content_type if "Content-Type" in response.headers else None
@@ -537,7 +536,7 @@ async def _async_open_url(
             name=name,
             content_type=content_type,
             size=size,
-            data=_download_chunks(response, limit),
+            data=_download_chunks(response, limits),
         )
 
 
@@ -592,14 +591,14 @@ def _shown(url: URL) -> str:
 
 
 async def _download_chunks(
-    response: aiohttp.ClientResponse, limit: UploadLimit
+    response: aiohttp.ClientResponse, limits: AccountLimits
 ) -> AsyncIterator[bytes]:
     received = 0
     try:
         async for chunk in response.content.iter_chunked(CHUNK_SIZE):
             received += len(chunk)
-            if received > limit.max_size:
-                raise _too_large(limit)
+            if received > limits.max_upload_size:
+                raise _too_large(limits)
             yield chunk
     except (aiohttp.ClientError, TimeoutError) as err:
         raise _SourceError("url_fetch_failed", error=_describe(err)) from err

@@ -6,10 +6,10 @@ import re
 from typing import Final
 import unicodedata
 
+from .api import MisskeyClient
 from .const import ATTR_NOTE, PERMISSION_WRITE_NOTES, PERMISSION_WRITE_REACTIONS
-from .coordinator import MisskeyDataUpdateCoordinator
-from .errors import async_call, validation_error
-from .permissions import require_permission
+from .errors import async_call, require_permission, validation_error
+from .limits import AccountLimits
 from .post import note_id_from_reference
 
 _CUSTOM_EMOJI_RE: Final = re.compile(r":(?P<name>[A-Za-z0-9_+-]+):")
@@ -49,20 +49,21 @@ def is_unicode_emoji(text: str) -> bool:
 
 
 async def async_react(
-    coordinator: MisskeyDataUpdateCoordinator, note: str, reaction: str
+    client: MisskeyClient, limits: AccountLimits, note: str, reaction: str
 ) -> None:
     """React to a note with a Unicode emoji or ``:name:`` of a custom emoji.
 
     Misskey turns a reaction it does not know into ❤ without a word, so
     what it would not take is refused here.
     """
-    require_permission(coordinator.config_entry, PERMISSION_WRITE_REACTIONS)
-    note_id = note_id_from_reference(coordinator, ATTR_NOTE, note)
+    require_permission(limits, PERMISSION_WRITE_REACTIONS)
+    note_id = note_id_from_reference(limits.url, ATTR_NOTE, note)
     reaction = reaction.strip()
     if match := _CUSTOM_EMOJI_RE.fullmatch(reaction):
         exists = await async_call(
-            coordinator,
-            lambda: coordinator.client.custom_emoji_exists(match["name"]),
+            client,
+            limits,
+            lambda: client.custom_emoji_exists(match["name"]),
             "action_failed",
         )
         if exists is False:
@@ -70,8 +71,9 @@ async def async_react(
     elif not is_unicode_emoji(reaction):
         raise validation_error("invalid_reaction", reaction=reaction)
     await async_call(
-        coordinator,
-        lambda: coordinator.client.react(note_id, reaction),
+        client,
+        limits,
+        lambda: client.react(note_id, reaction),
         "action_failed",
         permission=PERMISSION_WRITE_REACTIONS,
         known=_NOTE_ERRORS,
@@ -80,14 +82,15 @@ async def async_react(
 
 
 async def async_delete_note(
-    coordinator: MisskeyDataUpdateCoordinator, note: str
+    client: MisskeyClient, limits: AccountLimits, note: str
 ) -> None:
     """Delete a note of the account."""
-    require_permission(coordinator.config_entry, PERMISSION_WRITE_NOTES)
-    note_id = note_id_from_reference(coordinator, ATTR_NOTE, note)
+    require_permission(limits, PERMISSION_WRITE_NOTES)
+    note_id = note_id_from_reference(limits.url, ATTR_NOTE, note)
     await async_call(
-        coordinator,
-        lambda: coordinator.client.delete_note(note_id),
+        client,
+        limits,
+        lambda: client.delete_note(note_id),
         "action_failed",
         permission=PERMISSION_WRITE_NOTES,
         known=_NOTE_ERRORS,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 from .api import Notification
@@ -37,13 +36,16 @@ EVENT_TYPES_BY_NOTIFICATION: Final = {
 _WITHOUT_NOTE: Final = frozenset({EVENT_FOLLOW, EVENT_FOLLOW_REQUEST_RECEIVED})
 
 
-@dataclass(frozen=True, slots=True)
 class MisskeyEvent:
     """An event of the account, with the attributes its entity shows."""
 
-    id: str
-    event_type: str
-    attributes: dict[str, Any]
+    __slots__ = ("attributes", "event_type", "id")
+
+    def __init__(self, id: str, event_type: str, attributes: dict[str, Any]) -> None:
+        """Hold the event: the notification's (or chat message's) ID, type and attributes."""
+        self.id = id
+        self.event_type = event_type
+        self.attributes = attributes
 
 
 def acct(user: Mapping[str, Any], instance: str) -> str:

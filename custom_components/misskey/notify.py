@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, override
+from typing import TYPE_CHECKING, Any, override
 
 import probatio
 
@@ -27,9 +27,13 @@ from homeassistant.helpers.typing import ConfigType, DiscoveryInfoType
 from homeassistant.util.hass_dict import HassKey
 
 from .const import ATTR_RECIPIENTS, DOMAIN
-from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
+from .coordinator import MisskeyDataUpdateCoordinator
 from .entity import MisskeyEntity
-from .post import NOTE_OPTIONS, async_post_note, compose_text
+from .post import async_post_note, compose_text
+from .services import NOTE_OPTIONS
+
+if TYPE_CHECKING:
+    from .data import MisskeyConfigEntry
 
 PARALLEL_UPDATES = 0
 
@@ -77,7 +81,7 @@ class MisskeyNotifyEntity(MisskeyEntity, NotifyEntity):
     async def async_send_message(self, message: str, title: str | None = None) -> None:
         """Post the message as a note."""
         await async_post_note(
-            self.hass, self.coordinator, compose_text(message, title), {}
+            self.hass, self.coordinator.config_entry, compose_text(message, title), {}
         )
 
 
@@ -133,6 +137,4 @@ class MisskeyNotificationService(BaseNotificationService):
         if targets := kwargs.get(ATTR_TARGET):
             options[ATTR_RECIPIENTS] = [*options.get(ATTR_RECIPIENTS, []), *targets]
         text = compose_text(message, kwargs.get(ATTR_TITLE))
-        await async_post_note(
-            self.hass, self.entry.runtime_data.coordinator, text, options
-        )
+        await async_post_note(self.hass, self.entry, text, options)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant, callback
-from homeassistant.exceptions import ServiceValidationError
 from homeassistant.helpers import issue_registry as ir
 
 from .const import APP_PERMISSIONS, CONF_PERMISSIONS, DOMAIN, LEGACY_PERMISSIONS
@@ -25,19 +24,6 @@ def missing_permissions(entry: ConfigEntry) -> list[str]:
 def has_permission(entry: ConfigEntry, permission: str) -> bool:
     """Return whether the account granted ``permission``."""
     return permission in granted_permissions(entry)
-
-
-def require_permission(entry: ConfigEntry, permission: str) -> None:
-    """Refuse an action the account has not allowed, before asking Misskey."""
-    if not has_permission(entry, permission):
-        raise ServiceValidationError(
-            translation_domain=DOMAIN,
-            translation_key="missing_permission",
-            translation_placeholders={
-                "account": entry.title,
-                "permission": permission,
-            },
-        )
 
 
 @callback

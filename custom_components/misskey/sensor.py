@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import override
+from typing import TYPE_CHECKING, override
 
 from homeassistant.components.sensor import (
     SensorDeviceClass,
@@ -18,9 +18,12 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .api import Account
-from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
+from .coordinator import MisskeyDataUpdateCoordinator
 from .entity import MisskeyEntity
 from .listener import MisskeyListener, unread_notifications
+
+if TYPE_CHECKING:
+    from .data import MisskeyConfigEntry
 
 # The coordinator reads the account for all of them.
 PARALLEL_UPDATES = 0

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import probatio
 
@@ -28,27 +28,43 @@ from .account import (
 from .api import ScheduledNote
 from .const import (
     ATTR_ACCOUNT,
+    ATTR_ALT_TEXT,
     ATTR_AVATAR,
     ATTR_BANNER,
     ATTR_BIRTHDAY,
+    ATTR_CHANNEL,
+    ATTR_CHOICES,
+    ATTR_CW,
     ATTR_DELETE_AVATAR,
     ATTR_DELETE_BANNER,
     ATTR_DESCRIPTION,
     ATTR_DURATION,
+    ATTR_ENDS_AT,
     ATTR_FIELDS,
     ATTR_FILE_NAME,
     ATTR_IS_BOT,
     ATTR_IS_CAT,
     ATTR_IS_LOCKED,
     ATTR_LANG,
+    ATTR_LOCAL_ONLY,
     ATTR_LOCATION,
+    ATTR_MEDIA,
     ATTR_MEDIA_CONTENT_ID,
+    ATTR_MULTIPLE,
     ATTR_NOTE,
     ATTR_PATH,
+    ATTR_POLL,
     ATTR_REACTION,
+    ATTR_REACTION_ACCEPTANCE,
+    ATTR_RECIPIENTS,
+    ATTR_RENOTE,
+    ATTR_REPLY_TO,
+    ATTR_SCHEDULED_AT,
+    ATTR_SENSITIVE,
     ATTR_TEXT,
     ATTR_URL,
     ATTR_VALUE,
+    ATTR_VISIBILITY,
     DOMAIN,
     SERVICE_DELETE_NOTE,
     SERVICE_GET_ACCOUNT,
@@ -57,10 +73,59 @@ from .const import (
     SERVICE_REACT,
     SERVICE_UNMUTE_ACCOUNT,
     SERVICE_UPDATE_PROFILE,
+    VISIBILITIES,
 )
-from .coordinator import MisskeyConfigEntry, MisskeyDataUpdateCoordinator
+from .errors import reauth_on_refusal
 from .notes import async_delete_note, async_react
-from .post import NOTE_OPTIONS, async_post_note
+from .post import REACTION_ACCEPTANCE_VALUES, async_post_note
+
+if TYPE_CHECKING:
+    from .data import MisskeyConfigEntry
+
+ATTACHMENT_SCHEMA = probatio.Schema(
+    {
+        probatio.Exclusive(ATTR_MEDIA_CONTENT_ID, "source"): cv.string,
+        probatio.Exclusive(ATTR_PATH, "source"): cv.string,
+        probatio.Exclusive(ATTR_URL, "source"): cv.url,
+        probatio.Optional("media_content_type"): cv.string,
+        probatio.Optional("metadata"): dict,
+        probatio.Optional(ATTR_ALT_TEXT): cv.string,
+        probatio.Optional(ATTR_SENSITIVE): cv.boolean,
+        probatio.Optional(ATTR_FILE_NAME): cv.string,
+    }
+)
+
+POLL_SCHEMA = probatio.Schema(
+    {
+        probatio.Required(ATTR_CHOICES): probatio.All(cv.ensure_list, [cv.string]),
+        probatio.Optional(ATTR_MULTIPLE, default=False): cv.boolean,
+        probatio.Exclusive(
+            ATTR_DURATION, "end", msg="a poll has a duration or an end time, not both"
+        ): cv.positive_time_period,
+        probatio.Exclusive(
+            ATTR_ENDS_AT, "end", msg="a poll has a duration or an end time, not both"
+        ): cv.datetime,
+    }
+)
+
+# The options of a note, shared by the misskey.post action and the notify
+# service's data, under the same names.
+NOTE_OPTIONS: dict[Any, Any] = {
+    probatio.Optional(ATTR_CW): cv.string,
+    probatio.Optional(ATTR_VISIBILITY): probatio.In(VISIBILITIES),
+    probatio.Optional(ATTR_RECIPIENTS): probatio.All(cv.ensure_list, [cv.string]),
+    probatio.Optional(ATTR_LOCAL_ONLY): cv.boolean,
+    probatio.Optional(ATTR_REPLY_TO): cv.string,
+    probatio.Optional(ATTR_RENOTE): cv.string,
+    probatio.Optional(ATTR_CHANNEL): cv.string,
+    probatio.Optional(ATTR_REACTION_ACCEPTANCE): probatio.In(
+        list(REACTION_ACCEPTANCE_VALUES)
+    ),
+    probatio.Optional(ATTR_POLL): POLL_SCHEMA,
+    probatio.Optional(ATTR_MEDIA): probatio.All(cv.ensure_list, [ATTACHMENT_SCHEMA]),
+    probatio.Optional(ATTR_SENSITIVE): cv.boolean,
+    probatio.Optional(ATTR_SCHEDULED_AT): cv.datetime,
+}
 
 SERVICE_POST_SCHEMA = probatio.Schema(
     {
@@ -222,30 +287,41 @@ def async_setup_services(hass: HomeAssistant) -> None:
     )
 
 
-def _coordinator(call: ServiceCall) -> MisskeyDataUpdateCoordinator:
+def _entry(call: ServiceCall) -> MisskeyConfigEntry:
     """Return the account the action names, or the only one."""
     entry: MisskeyConfigEntry = service.async_get_config_entry(
         call.hass, DOMAIN, call.data.get(ATTR_CONFIG_ENTRY_ID)
     )
-    return entry.runtime_data.coordinator
+    return entry
 
 
 async def _async_react(call: ServiceCall) -> None:
     """React to a note."""
-    await async_react(
-        _coordinator(call), call.data[ATTR_NOTE], call.data[ATTR_REACTION]
-    )
+    entry = _entry(call)
+    data = entry.runtime_data
+    with reauth_on_refusal(call.hass, entry):
+        await async_react(
+            data.client,
+            data.coordinator.limits,
+            call.data[ATTR_NOTE],
+            call.data[ATTR_REACTION],
+        )
 
 
 async def _async_delete_note(call: ServiceCall) -> None:
     """Delete a note of the account."""
-    await async_delete_note(_coordinator(call), call.data[ATTR_NOTE])
+    entry = _entry(call)
+    data = entry.runtime_data
+    with reauth_on_refusal(call.hass, entry):
+        await async_delete_note(
+            data.client, data.coordinator.limits, call.data[ATTR_NOTE]
+        )
 
 
 async def _async_post(call: ServiceCall) -> ServiceResponse:
     """Post a note and return it, so a later step can reply to it."""
     note = await async_post_note(
-        call.hass, _coordinator(call), call.data.get(ATTR_TEXT), call.data
+        call.hass, _entry(call), call.data.get(ATTR_TEXT), call.data
     )
     file_ids: list[JsonValueType] = list(note.file_ids)
     if isinstance(note, ScheduledNote):
@@ -270,27 +346,49 @@ async def _async_post(call: ServiceCall) -> ServiceResponse:
 
 async def _async_get_account(call: ServiceCall) -> ServiceResponse:
     """Return an account's profile."""
-    coordinator = _coordinator(call)
-    account = await async_get_account(coordinator, call.data.get(ATTR_ACCOUNT))
-    return account_response(coordinator, account)
+    entry = _entry(call)
+    data = entry.runtime_data
+    limits = data.coordinator.limits
+    with reauth_on_refusal(call.hass, entry):
+        account = await async_get_account(
+            data.client, limits, call.data.get(ATTR_ACCOUNT)
+        )
+    return account_response(limits, account)
 
 
 async def _async_mute_account(call: ServiceCall) -> None:
     """Mute an account."""
-    await async_mute_account(
-        _coordinator(call), call.data[ATTR_ACCOUNT], call.data.get(ATTR_DURATION)
-    )
+    entry = _entry(call)
+    data = entry.runtime_data
+    with reauth_on_refusal(call.hass, entry):
+        await async_mute_account(
+            data.client,
+            data.coordinator.limits,
+            call.data[ATTR_ACCOUNT],
+            call.data.get(ATTR_DURATION),
+        )
 
 
 async def _async_unmute_account(call: ServiceCall) -> None:
     """Stop muting an account."""
-    await async_unmute_account(_coordinator(call), call.data[ATTR_ACCOUNT])
+    entry = _entry(call)
+    data = entry.runtime_data
+    with reauth_on_refusal(call.hass, entry):
+        await async_unmute_account(
+            data.client, data.coordinator.limits, call.data[ATTR_ACCOUNT]
+        )
 
 
 async def _async_update_profile(call: ServiceCall) -> ServiceResponse:
-    """Change the account's profile and return it."""
-    coordinator = _coordinator(call)
-    account = await async_update_profile(call.hass, coordinator, call.data)
+    """Change the account's profile, show it on the entities at once, and return it."""
+    entry = _entry(call)
+    data = entry.runtime_data
+    coordinator = data.coordinator
+    limits = coordinator.limits
+    with reauth_on_refusal(call.hass, entry):
+        account = await async_update_profile(call.hass, data.client, limits, call.data)
+    account.last_note_at = coordinator.data.last_note_at
+    coordinator.async_set_updated_data(account)
     if not call.return_response:
         return None
-    return account_response(coordinator, account)
+    return account_response(limits, account)

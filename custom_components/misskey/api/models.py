@@ -1,26 +1,75 @@
-"""What Misskey's answers hold, as the client returns them."""
+"""What Misskey's answers hold, as the client returns them.
+
+Plain classes, read-only by convention: a dataclass costs about a millisecond
+to define at import, and Home Assistant imports these at every start.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from datetime import datetime
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 _VERSION_RE = re.compile(r"(\d+)\.(\d+)")
 
 
-@dataclass(frozen=True, kw_only=True)
-class Meta:
+class Model:
+    """A value with named fields, compared and shown field by field."""
+
+    __slots__ = ()
+    # Not shown: what Misskey sent as it is, and secrets.
+    _hidden: ClassVar[frozenset[str]] = frozenset({"raw"})
+
+    def __eq__(self, other: object) -> bool:
+        """Return whether ``other`` is of the same class with the same fields."""
+        names: tuple[str, ...] = self.__slots__
+        return type(other) is type(self) and all(
+            getattr(self, name) == getattr(other, name) for name in names
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        """Show the fields, but what Misskey sent whole and secrets."""
+        names: tuple[str, ...] = self.__slots__
+        fields = ", ".join(
+            f"{name}={getattr(self, name)!r}"
+            for name in names
+            if name not in self._hidden
+        )
+        return f"{type(self).__name__}({fields})"
+
+
+class Meta(Model):
     """What ``meta`` says about the instance."""
 
-    name: str | None
-    version: str
-    uri: str | None
-    max_note_text_length: int
-    max_file_size: int | None
-    raw: Mapping[str, Any] = field(repr=False)
+    __slots__ = (
+        "max_file_size",
+        "max_note_text_length",
+        "name",
+        "raw",
+        "uri",
+        "version",
+    )
+
+    def __init__(
+        self,
+        *,
+        name: str | None,
+        version: str,
+        uri: str | None,
+        max_note_text_length: int,
+        max_file_size: int | None,
+        raw: Mapping[str, Any],
+    ) -> None:
+        """Hold the instance's metadata."""
+        self.name = name
+        self.version = version
+        self.uri = uri
+        self.max_note_text_length = max_note_text_length
+        self.max_file_size = max_file_size
+        self.raw = raw
 
     @property
     def before_12_108(self) -> bool:
@@ -37,175 +86,211 @@ class Meta:
         return (10, 0) <= version < (12, 108)
 
 
-@dataclass(frozen=True, kw_only=True)
-class RolePolicies:
+class RolePolicies(Model):
     """What the account's roles allow, from ``i``'s ``policies`` (Misskey 13 and later).
 
     A field is None when the server does not have that policy.
     """
 
-    can_public_note: bool | None
-    mention_limit: int | None
-    # MiB; Sharkey has none (only the instance's maxFileSize applies there).
-    max_file_size_mb: int | None
-    # MIME types with ``*`` wildcards, as ``image/*``.
-    uploadable_file_types: list[str] | None
-    can_update_bio_media: bool | None
-    # Misskey's scheduled drafts (2025.x and later).
-    scheduled_note_limit: int | None
-    note_draft_limit: int | None
-    # notes/schedule/create of the Sharkey builds that have it.
-    schedule_note_max: int | None
-    raw: Mapping[str, Any] = field(repr=False)
+    __slots__ = (
+        "can_public_note",
+        "can_update_bio_media",
+        "max_file_size_mb",
+        "mention_limit",
+        "note_draft_limit",
+        "raw",
+        "schedule_note_max",
+        "scheduled_note_limit",
+        "uploadable_file_types",
+    )
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        """Read the policies from Misskey's object."""
+        types = data.get("uploadableFileTypes")
+        self.can_public_note = _bool(data.get("canPublicNote"))
+        self.mention_limit = _int(data.get("mentionLimit"))
+        # MiB; Sharkey has none (only the instance's maxFileSize applies there).
+        self.max_file_size_mb = _int(data.get("maxFileSizeMb"))
+        # MIME types with ``*`` wildcards, as ``image/*``.
+        self.uploadable_file_types = (
+            [str(t) for t in types] if isinstance(types, list) else None
+        )
+        self.can_update_bio_media = _bool(data.get("canUpdateBioMedia"))
+        # Misskey's scheduled drafts (2025.x and later).
+        self.scheduled_note_limit = _int(data.get("scheduledNoteLimit"))
+        self.note_draft_limit = _int(data.get("noteDraftLimit"))
+        # notes/schedule/create of the Sharkey builds that have it.
+        self.schedule_note_max = _int(data.get("scheduleNoteMax"))
+        self.raw = data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> RolePolicies:
         """Build the policies from Misskey's object."""
-        types = data.get("uploadableFileTypes")
-        return cls(
-            can_public_note=_bool(data.get("canPublicNote")),
-            mention_limit=_int(data.get("mentionLimit")),
-            max_file_size_mb=_int(data.get("maxFileSizeMb")),
-            uploadable_file_types=[str(t) for t in types]
-            if isinstance(types, list)
-            else None,
-            can_update_bio_media=_bool(data.get("canUpdateBioMedia")),
-            scheduled_note_limit=_int(data.get("scheduledNoteLimit")),
-            note_draft_limit=_int(data.get("noteDraftLimit")),
-            schedule_note_max=_int(data.get("scheduleNoteMax")),
-            raw=data,
-        )
+        return cls(data)
 
 
-@dataclass(frozen=True, kw_only=True)
-class ProfileField:
+class ProfileField(Model):
     """One of the extra name/value pairs of a profile."""
 
-    name: str
-    value: str
+    __slots__ = ("name", "value")
+
+    def __init__(self, *, name: str, value: str) -> None:
+        """Hold the pair."""
+        self.name = name
+        self.value = value
 
 
-@dataclass(frozen=True, kw_only=True)
-class App:
+class App(Model):
     """An app made by ``app/create``."""
 
-    id: str
-    secret: str = field(repr=False)
-    # What the server stored; it keeps names it does not know.
-    permission: list[str]
+    __slots__ = ("id", "permission", "secret")
+    _hidden = frozenset({"secret"})
+
+    def __init__(self, *, id: str, secret: str, permission: list[str]) -> None:
+        """Hold the app; ``permission`` is what the server stored (it keeps unknown names)."""
+        self.id = id
+        self.secret = secret
+        self.permission = permission
 
 
-@dataclass(frozen=True, kw_only=True)
-class AuthSession:
+class AuthSession(Model):
     """A session made by ``auth/session/generate``."""
 
-    token: str = field(repr=False)
-    url: str
+    __slots__ = ("token", "url")
+    _hidden = frozenset({"token"})
+
+    def __init__(self, *, token: str, url: str) -> None:
+        """Hold the session."""
+        self.token = token
+        self.url = url
 
 
-@dataclass(frozen=True, kw_only=True)
-class Account:
+class Account(Model):
     """A Misskey account, as ``i``, ``users/show`` or ``auth/session/userkey`` return it.
 
     A flag is None when the server does not send it (Misskey 12 has no
     ``movedTo``); ``policies`` only come with ``i`` on servers with roles.
+    ``last_note_at`` is not Misskey's: ``i`` has no time of the last note, so
+    whoever read it from ``users/notes`` sets it.
     """
 
-    id: str
-    username: str
-    host: str | None
-    name: str | None
-    avatar_url: str | None
-    followers_count: int | None
-    following_count: int | None
-    notes_count: int | None
-    description: str | None = None
-    url: str | None = None
-    banner_url: str | None = None
-    location: str | None = None
-    birthday: str | None = None
-    lang: str | None = None
-    created_at: str | None = None
-    is_bot: bool | None = None
-    is_cat: bool | None = None
-    is_locked: bool | None = None
-    is_silenced: bool | None = None
-    is_suspended: bool | None = None
-    # Whether the server says where the account moved (None: it does not say).
-    moved_to: str | None = None
-    is_moderator: bool = False
-    fields: list[ProfileField] = field(default_factory=list)
-    policies: RolePolicies | None = None
-    # Not part of Misskey's user object: the client's users/notes answer,
-    # which the caller adds (``i`` has no time of the last note).
-    last_note_at: datetime | None = None
-    raw: Mapping[str, Any] = field(repr=False)
+    __slots__ = (
+        "avatar_url",
+        "banner_url",
+        "birthday",
+        "created_at",
+        "description",
+        "fields",
+        "followers_count",
+        "following_count",
+        "host",
+        "id",
+        "is_bot",
+        "is_cat",
+        "is_locked",
+        "is_moderator",
+        "is_silenced",
+        "is_suspended",
+        "lang",
+        "last_note_at",
+        "location",
+        "moved_to",
+        "name",
+        "notes_count",
+        "policies",
+        "raw",
+        "url",
+        "username",
+    )
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Account:
-        """Build an account from Misskey's user object."""
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        """Read the account from Misskey's user object."""
         fields = data.get("fields")
         policies = data.get("policies")
-        return cls(
-            id=str(data["id"]),
-            username=str(data["username"]),
-            host=data.get("host"),
-            name=data.get("name"),
-            avatar_url=data.get("avatarUrl"),
-            followers_count=data.get("followersCount"),
-            following_count=data.get("followingCount"),
-            notes_count=data.get("notesCount"),
-            description=data.get("description"),
-            url=data.get("url"),
-            banner_url=data.get("bannerUrl"),
-            location=data.get("location"),
-            birthday=data.get("birthday"),
-            lang=data.get("lang"),
-            created_at=data.get("createdAt"),
-            is_bot=_bool(data.get("isBot")),
-            is_cat=_bool(data.get("isCat")),
-            is_locked=_bool(data.get("isLocked")),
-            is_silenced=_bool(data.get("isSilenced")),
-            is_suspended=_bool(data.get("isSuspended")),
-            moved_to=data.get("movedTo"),
-            # Moderators and administrators are not held to their role's
-            # upload limits (Misskey's DriveService).
-            is_moderator=bool(data.get("isModerator") or data.get("isAdmin")),
-            fields=[
+        self.id = str(data["id"])
+        self.username = str(data["username"])
+        self.host: str | None = data.get("host")
+        self.name: str | None = data.get("name")
+        self.avatar_url: str | None = data.get("avatarUrl")
+        self.followers_count: int | None = data.get("followersCount")
+        self.following_count: int | None = data.get("followingCount")
+        self.notes_count: int | None = data.get("notesCount")
+        self.description: str | None = data.get("description")
+        self.url: str | None = data.get("url")
+        self.banner_url: str | None = data.get("bannerUrl")
+        self.location: str | None = data.get("location")
+        self.birthday: str | None = data.get("birthday")
+        self.lang: str | None = data.get("lang")
+        self.created_at: str | None = data.get("createdAt")
+        self.is_bot = _bool(data.get("isBot"))
+        self.is_cat = _bool(data.get("isCat"))
+        self.is_locked = _bool(data.get("isLocked"))
+        self.is_silenced = _bool(data.get("isSilenced"))
+        self.is_suspended = _bool(data.get("isSuspended"))
+        # Where the account moved, if the server says (None: it does not say).
+        self.moved_to: str | None = data.get("movedTo")
+        # Moderators and administrators are not held to their role's upload
+        # limits (Misskey's DriveService).
+        self.is_moderator = bool(data.get("isModerator") or data.get("isAdmin"))
+        self.fields = (
+            [
                 ProfileField(name=str(item["name"]), value=str(item["value"]))
                 for item in fields
                 if isinstance(item, Mapping) and "name" in item and "value" in item
             ]
             if isinstance(fields, list)
-            else [],
-            policies=RolePolicies.from_json(policies)
-            if isinstance(policies, Mapping)
-            else None,
-            raw=data,
+            else []
         )
+        self.policies = (
+            RolePolicies(policies) if isinstance(policies, Mapping) else None
+        )
+        self.last_note_at: datetime | None = None
+        self.raw = data
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Account:
+        """Build an account from Misskey's user object."""
+        return cls(data)
 
 
-@dataclass(frozen=True, kw_only=True)
-class UserKey:
+class UserKey(Model):
     """The outcome of an accepted session."""
 
-    access_token: str = field(repr=False)
-    account: Account
+    __slots__ = ("access_token", "account")
+    _hidden = frozenset({"access_token"})
+
+    def __init__(self, *, access_token: str, account: Account) -> None:
+        """Hold the access token and whose it is."""
+        self.access_token = access_token
+        self.account = account
 
 
-@dataclass(frozen=True, kw_only=True)
-class Note:
+class Note(Model):
     """A note made by ``notes/create``."""
 
-    id: str
-    created_at: str
-    text: str | None
-    cw: str | None
-    visibility: str
-    local_only: bool
-    file_ids: list[str]
-    url: str
-    raw: Mapping[str, Any] = field(repr=False)
+    __slots__ = (
+        "created_at",
+        "cw",
+        "file_ids",
+        "id",
+        "local_only",
+        "raw",
+        "text",
+        "url",
+        "visibility",
+    )
+
+    def __init__(self, note: Mapping[str, Any], instance_url: str) -> None:
+        """Read Misskey's note object; a local note's page is on the instance."""
+        self.id = str(note["id"])
+        self.created_at = str(note.get("createdAt", ""))
+        self.text: str | None = note.get("text")
+        self.cw: str | None = note.get("cw")
+        self.visibility = str(note.get("visibility", "public"))
+        self.local_only = bool(note.get("localOnly", False))
+        self.file_ids = [str(file_id) for file_id in note.get("fileIds", [])]
+        self.url = str(note.get("url") or f"{instance_url}/notes/{note['id']}")
+        self.raw = note
 
     @property
     def created(self) -> datetime | None:
@@ -214,89 +299,84 @@ class Note:
 
     @classmethod
     def from_json(cls, note: Mapping[str, Any], instance_url: str) -> Note:
-        """Build a note from Misskey's object; a local note's page is on the instance."""
-        return cls(
-            id=str(note["id"]),
-            created_at=str(note.get("createdAt", "")),
-            text=note.get("text"),
-            cw=note.get("cw"),
-            visibility=str(note.get("visibility", "public")),
-            local_only=bool(note.get("localOnly", False)),
-            file_ids=[str(file_id) for file_id in note.get("fileIds", [])],
-            url=str(note.get("url") or f"{instance_url}/notes/{note['id']}"),
-            raw=note,
-        )
+        """Build a note from Misskey's object."""
+        return cls(note, instance_url)
 
 
-@dataclass(frozen=True, kw_only=True)
-class DriveFile:
+class DriveFile(Model):
     """A file in the account's drive, as ``drive/files/create`` returns it."""
 
-    id: str
-    name: str
-    type: str
-    size: int
-    url: str | None
-    raw: Mapping[str, Any] = field(repr=False)
+    __slots__ = ("id", "name", "raw", "size", "type", "url")
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        """Read Misskey's drive file object."""
+        self.id = str(data["id"])
+        self.name = str(data.get("name", ""))
+        self.type = str(data.get("type", "application/octet-stream"))
+        self.size = int(data.get("size", 0))
+        self.url: str | None = data.get("url")
+        self.raw = data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> DriveFile:
         """Build a drive file from Misskey's object."""
-        return cls(
-            id=str(data["id"]),
-            name=str(data.get("name", "")),
-            type=str(data.get("type", "application/octet-stream")),
-            size=int(data.get("size", 0)),
-            url=data.get("url"),
-            raw=data,
-        )
+        return cls(data)
 
 
-@dataclass(frozen=True, kw_only=True)
-class Notification:
+class Notification(Model):
     """A notification of the account, from ``i/notifications`` or the stream.
 
     ``note`` is the note it is about: the mention, reply, renote or quote
     itself, or the reacted note for a reaction.
     """
 
-    id: str
-    type: str
-    created_at: str
-    user: Mapping[str, Any] | None
-    note: Mapping[str, Any] | None
-    reaction: str | None
-    raw: Mapping[str, Any] = field(repr=False)
+    __slots__ = ("created_at", "id", "note", "raw", "reaction", "type", "user")
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        """Read Misskey's notification object."""
+        user = data.get("user")
+        note = data.get("note")
+        reaction = data.get("reaction")
+        self.id = str(data["id"])
+        self.type = str(data.get("type", ""))
+        self.created_at = str(data.get("createdAt", ""))
+        self.user: Mapping[str, Any] | None = (
+            user if isinstance(user, Mapping) else None
+        )
+        self.note: Mapping[str, Any] | None = (
+            note if isinstance(note, Mapping) else None
+        )
+        self.reaction = reaction if isinstance(reaction, str) else None
+        self.raw = data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Notification:
         """Build a notification from Misskey's object."""
-        user = data.get("user")
-        note = data.get("note")
-        reaction = data.get("reaction")
-        return cls(
-            id=str(data["id"]),
-            type=str(data.get("type", "")),
-            created_at=str(data.get("createdAt", "")),
-            user=user if isinstance(user, Mapping) else None,
-            note=note if isinstance(note, Mapping) else None,
-            reaction=reaction if isinstance(reaction, str) else None,
-            raw=data,
-        )
+        return cls(data)
 
 
-@dataclass(frozen=True, kw_only=True)
-class ScheduledNote:
+class ScheduledNote(Model):
     """A note the server will post later.
 
     ``id`` is the draft's ID on Misskey; None where the server does not return
     one (Sharkey's ``notes/schedule/create`` answers with an empty body).
     """
 
-    id: str | None
-    scheduled_at: datetime
-    file_ids: list[str]
-    raw: Mapping[str, Any] = field(repr=False)
+    __slots__ = ("file_ids", "id", "raw", "scheduled_at")
+
+    def __init__(
+        self,
+        *,
+        id: str | None,
+        scheduled_at: datetime,
+        file_ids: list[str],
+        raw: Mapping[str, Any],
+    ) -> None:
+        """Hold what the server scheduled."""
+        self.id = id
+        self.scheduled_at = scheduled_at
+        self.file_ids = file_ids
+        self.raw = raw
 
 
 def _bool(value: Any) -> bool | None:

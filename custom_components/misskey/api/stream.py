@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 import contextlib
-from dataclasses import dataclass
 import json
 import logging
 import secrets
@@ -27,6 +26,7 @@ from .errors import (
     MisskeyStreamRefusedError,
     MisskeyTimeoutError,
 )
+from .models import Model
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -41,12 +41,16 @@ DEFAULT_MAX_MESSAGE_SIZE: Final = 4 * 1024 * 1024
 MAIN_CHANNEL: Final = "main"
 
 
-@dataclass(frozen=True, slots=True)
-class StreamEvent:
+class StreamEvent(Model):
     """An event of channel ``main``: its type (``notification``, ``mention``...) and body."""
 
-    type: str
-    body: Any
+    __slots__ = ("body", "type")
+    _hidden = frozenset()
+
+    def __init__(self, type: str, body: Any) -> None:
+        """Hold the event."""
+        self.type = type
+        self.body = body
 
 
 class MisskeyStream:

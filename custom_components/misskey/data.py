@@ -1,0 +1,28 @@
+"""What a loaded account holds: its client, the coordinator that reads it, its listener."""
+
+from __future__ import annotations
+
+from homeassistant.config_entries import ConfigEntry
+
+from .api import MisskeyClient
+from .coordinator import MisskeyDataUpdateCoordinator
+from .listener import MisskeyListener
+
+type MisskeyConfigEntry = ConfigEntry[MisskeyData]
+
+
+class MisskeyData:
+    """The runtime data of a loaded account."""
+
+    __slots__ = ("client", "coordinator", "listener")
+
+    def __init__(
+        self,
+        client: MisskeyClient,
+        coordinator: MisskeyDataUpdateCoordinator,
+        listener: MisskeyListener | None,
+    ) -> None:
+        """Hold what set-up made; ``listener`` is None when listening is off."""
+        self.client = client
+        self.coordinator = coordinator
+        self.listener = listener
