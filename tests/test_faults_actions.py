@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
+import aiohttp
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -24,6 +25,7 @@ from custom_components.misskey.const import DOMAIN, SERVICE_POST
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
 from .misskey_server import MISSKEY, MISSKEY_13, MisskeyServer
 
@@ -66,8 +68,19 @@ def suspend(server: MisskeyServer, endpoint: str) -> None:
 
 
 async def go_down(server: MisskeyServer, endpoint: str) -> None:
-    """Stop the server."""
+    """Stop the server (a while ago: the client's kept-alive connections are gone)."""
     await server.go_down()
+
+
+async def _until_refused(session: aiohttp.ClientSession, url: str) -> None:
+    """Wait until a request to ``url`` finds the port closed."""
+    while True:
+        try:
+            await session.post(f"{url}/api/meta")
+        except aiohttp.ClientConnectorError:
+            return
+        except aiohttp.ClientError:
+            continue
 
 
 @dataclass(frozen=True)
@@ -143,6 +156,8 @@ async def test_fault(
         init_integration.runtime_data.coordinator.client.upload_timeout = 0.5
     if (armed := row.arm(misskey, endpoint)) is not None:
         await armed
+    if row.arm is go_down:
+        await _until_refused(async_get_clientsession(hass), misskey.url)
     caplog.clear()
 
     if row.key is None:

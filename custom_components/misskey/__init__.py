@@ -62,7 +62,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> b
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # After the platforms, so that the event entities hear what is caught up.
     if listener is not None:
-        await listener.async_start()
+        listener.async_start()
 
     # The notify service that groups and alerts call has no config entry
     # support, so it is loaded the legacy way, one service per account.

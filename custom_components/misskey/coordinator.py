@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from homeassistant.config_entries import ConfigEntry
@@ -17,6 +18,7 @@ from .api import (
     MisskeyClient,
     MisskeyError,
     MisskeyPermissionDeniedError,
+    Note,
 )
 from .const import DOMAIN, UPDATE_INTERVAL
 from .limits import AccountLimits
@@ -46,6 +48,8 @@ class MisskeyDataUpdateCoordinator(DataUpdateCoordinator[Account]):
         # The notesCount at which the last note's time was read.
         self._last_note_count: int | None = None
         self._limits: AccountLimits | None = None
+        # The account as read with the meta at set-up, for the first update.
+        self._first: Account | None = None
 
     @property
     def limits(self) -> AccountLimits:
@@ -64,54 +68,75 @@ class MisskeyDataUpdateCoordinator(DataUpdateCoordinator[Account]):
         return limits
 
     async def _async_setup(self) -> None:
-        """Read the instance's limits once; they rarely change."""
+        """Read the instance's meta (once: its limits rarely change) and the account, at once."""
         try:
-            self.meta = await self.client.meta()
+            self.meta, self._first = await asyncio.gather(
+                self.client.meta(), self._async_read_account(first=True)
+            )
         except MisskeyError as err:
-            raise _update_failed(err) from err
+            raise self._error(err) from err
 
     async def _async_update_data(self) -> Account:
         """Read the account; a refused credential starts re-authentication."""
-        try:
-            return await self._async_add_last_note(await self.client.account())
-        except (MisskeyAuthenticationError, MisskeyPermissionDeniedError) as err:
-            raise ConfigEntryAuthFailed(
-                translation_domain=DOMAIN,
-                translation_key="authentication_failed",
-            ) from err
-        except MisskeyAccountSuspendedError as err:
-            raise UpdateFailed(
-                translation_domain=DOMAIN,
-                translation_key="account_suspended",
-                translation_placeholders={"account": self.config_entry.title},
-            ) from err
-        except MisskeyError as err:
-            raise _update_failed(err) from err
-
-    async def _async_add_last_note(self, account: Account) -> Account:
-        """Add when the account last posted.
-
-        ``i`` does not say, so it takes a users/notes call, made only when
-        notesCount changed: Misskey counts every new note there.
-        """
-        # None before the first update.
-        previous: Account | None = self.data
-        if (
-            previous is not None
-            and account.notes_count is not None
-            and account.notes_count == self._last_note_count
-        ):
-            account.last_note_at = previous.last_note_at
+        if (account := self._first) is not None:
+            # Read with the meta at set-up.
+            self._first = None
             return account
-        note = await self.client.latest_note(account.id)
+        try:
+            return await self._async_read_account()
+        except MisskeyError as err:
+            raise self._error(err) from err
+
+    async def _async_read_account(self, *, first: bool = False) -> Account:
+        """Read the account, and when it last posted.
+
+        ``i`` does not say, so that takes a users/notes call, made only when
+        notesCount changed (Misskey counts every new note there). The first
+        time both go at once: the entry's unique ID starts with the account's.
+        """
+        if first:
+            account_id = (self.config_entry.unique_id or "").partition("@")[0]
+            account, note = await asyncio.gather(
+                self.client.account(),
+                self.client.latest_note(account_id),
+                return_exceptions=True,
+            )
+            if isinstance(account, BaseException):
+                raise account
+            if not isinstance(note, BaseException) and account.id == account_id:
+                return self._last_note(account, note)
+        else:
+            account = await self.client.account()
+            # None before the first reading.
+            previous: Account | None = self.data
+            if (
+                previous is not None
+                and account.notes_count is not None
+                and account.notes_count == self._last_note_count
+            ):
+                account.last_note_at = previous.last_note_at
+                return account
+        return self._last_note(account, await self.client.latest_note(account.id))
+
+    def _last_note(self, account: Account, note: Note | None) -> Account:
         self._last_note_count = account.notes_count
         account.last_note_at = note.created if note else None
         return account
 
-
-def _update_failed(err: MisskeyError) -> UpdateFailed:
-    return UpdateFailed(
-        translation_domain=DOMAIN,
-        translation_key="update_failed",
-        translation_placeholders={"error": str(err)},
-    )
+    def _error(self, err: MisskeyError) -> Exception:
+        """Return what a failed reading means: re-authenticate, or try again later."""
+        if isinstance(err, (MisskeyAuthenticationError, MisskeyPermissionDeniedError)):
+            return ConfigEntryAuthFailed(
+                translation_domain=DOMAIN, translation_key="authentication_failed"
+            )
+        if isinstance(err, MisskeyAccountSuspendedError):
+            return UpdateFailed(
+                translation_domain=DOMAIN,
+                translation_key="account_suspended",
+                translation_placeholders={"account": self.config_entry.title},
+            )
+        return UpdateFailed(
+            translation_domain=DOMAIN,
+            translation_key="update_failed",
+            translation_placeholders={"error": str(err)},
+        )

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.storage import Store
@@ -127,6 +128,8 @@ class MisskeyListener:
         # Whether the cursor was ever set, so that an account that had no
         # notification at all does not skip its first ones.
         self._initialized = False
+        # Whether the cursor was read from the Store (only then is it saved).
+        self._loaded = False
         self._delivered: deque[str] = deque(maxlen=_REMEMBERED)
         self._delivered_set: set[str] = set()
         self._can_catch_up = has_permission(entry, PERMISSION_READ_NOTIFICATIONS)
@@ -151,11 +154,9 @@ class MisskeyListener:
 
     # --- life cycle ---------------------------------------------------------
 
-    async def async_start(self) -> None:
-        """Load where we left off, and start listening in the background."""
-        stored = await self._store.async_load() or {}
-        self._cursor = stored.get("last_notification_id")
-        self._initialized = bool(stored.get("initialized"))
+    @callback
+    def async_start(self) -> None:
+        """Start listening in the background once Home Assistant has started."""
         self._update_unread_from_account()
         self._entry.async_on_unload(
             self._coordinator.async_add_listener(self._async_account_updated)
@@ -168,7 +169,7 @@ class MisskeyListener:
     @callback
     def _async_begin(self, hass: HomeAssistant) -> None:
         task = self._entry.async_create_background_task(
-            hass, self._async_run(), f"{DOMAIN} listener {self._entry.entry_id}"
+            hass, self._async_listen(), f"{DOMAIN} listener {self._entry.entry_id}"
         )
         task.add_done_callback(self._async_run_ended)
 
@@ -186,9 +187,28 @@ class MisskeyListener:
         )
         self._set_mode(MODE_STOPPED)
 
+    async def _async_listen(self) -> None:
+        """Load where events stopped last time, then keep the account heard."""
+        try:
+            stored = await self._store.async_load() or {}
+        except HomeAssistantError as err:
+            # Unreadable: start over, as on a first start (nothing replayed).
+            _LOGGER.warning(
+                "Could not read where events of %s stopped (%s); "
+                "events missed while away are not caught up this time",
+                self._entry.title,
+                err,
+            )
+            stored = {}
+        self._cursor = stored.get("last_notification_id")
+        self._initialized = bool(stored.get("initialized"))
+        self._loaded = True
+        await self._async_run()
+
     async def _async_stop(self) -> None:
         # The background task, cancelled on unload, closes the connection.
-        await self._store.async_save(self._stored())
+        if self._loaded:
+            await self._store.async_save(self._stored())
 
     # --- who listens ----------------------------------------------------------
 
