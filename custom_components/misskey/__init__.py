@@ -8,6 +8,7 @@ from homeassistant.helpers import config_validation as cv, discovery
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import slugify
+from homeassistant.util.json import json_loads
 
 from .api import MisskeyClient
 from .auth_callback import async_register_callback_view
@@ -46,7 +47,10 @@ async def async_setup(hass: HomeAssistant, config: ConfigType) -> bool:
 async def async_setup_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> bool:
     """Set up a Misskey account."""
     client = MisskeyClient(
-        async_get_clientsession(hass), entry.data[CONF_URL], entry.data[CONF_CREDENTIAL]
+        async_get_clientsession(hass),
+        entry.data[CONF_URL],
+        entry.data[CONF_CREDENTIAL],
+        json_loads=json_loads,
     )
     # Calls waiting out a rate limit end with the entry, not minutes later.
     entry.async_on_unload(client.close)

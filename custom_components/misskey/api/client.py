@@ -12,6 +12,7 @@ from contextvars import ContextVar
 from datetime import datetime
 import hashlib
 import ipaddress
+import json
 import logging
 import re
 from typing import Any, Final
@@ -143,9 +144,15 @@ class MisskeyClient:
         *,
         request_timeout: float | None = None,
         upload_timeout: float = DEFAULT_UPLOAD_TIMEOUT,
+        json_loads: Callable[[bytes], Any] = json.loads,
     ) -> None:
-        """Use the caller's aiohttp session; the client never closes it."""
+        """Use the caller's aiohttp session; the client never closes it.
+
+        ``json_loads`` decodes each answer (an application may have a faster
+        one than the standard library's).
+        """
         self._session = session
+        self._json_loads = json_loads
         self.url = url.rstrip("/")
         self._credential = credential
         self.request_timeout = (
@@ -195,7 +202,11 @@ class MisskeyClient:
                     or self._gate[err.endpoint].ready_at() > deadline
                 ):
                     raise
-                _LOGGER.debug("%s: rate limited; waiting for a turn", err.endpoint)
+                _LOGGER.debug(
+                    "%s: rate limited for %.3f s; waiting for a turn",
+                    err.endpoint,
+                    err.retry_after or 0,
+                )
             finally:
                 _WAITING.reset(token)
                 if turn is not None:
@@ -234,12 +245,17 @@ class MisskeyClient:
             body["i"] = self._credential
         with await self._turn(endpoint) as turn:
             try:
-                async with asyncio.timeout(self.request_timeout):
-                    response = await self._session.post(
-                        f"{self.url}/api/{endpoint}", json=body, allow_redirects=False
-                    )
-                    async with response:
-                        text = await response.text(errors="replace")
+                # aiohttp's total timeout (connecting, sending, reading the
+                # answer): it times every request anyway, a second timer
+                # would only cost.
+                response = await self._session.post(
+                    f"{self.url}/api/{endpoint}",
+                    json=body,
+                    allow_redirects=False,
+                    timeout=aiohttp.ClientTimeout(total=self.request_timeout),
+                )
+                async with response:
+                    answer = await response.read()
                 turn.remaining = _remaining(response.headers)
             except TimeoutError:
                 raise MisskeyTimeoutError(
@@ -253,7 +269,9 @@ class MisskeyClient:
                 raise MisskeyConnectionError(
                     f"{endpoint}: {type(err).__name__}: {err}"
                 ) from None
-            return decode_answer(endpoint, response.status, response.headers, text)
+            return decode_answer(
+                endpoint, response.status, response.headers, answer, self._json_loads
+            )
 
     async def meta(self) -> Meta:
         """Return the instance's metadata; raise MisskeyResponseError if it is no Misskey."""
@@ -474,7 +492,7 @@ class MisskeyClient:
                         ),
                     )
                     async with response:
-                        text = await response.text(errors="replace")
+                        answer = await response.read()
                 turn.remaining = _remaining(response.headers)
             except TimeoutError:
                 if stream is not None and stream.error is not None:
@@ -492,7 +510,9 @@ class MisskeyClient:
                 raise MisskeyConnectionError(
                     f"{endpoint}: {type(err).__name__}: {err}"
                 ) from None
-            result = decode_answer(endpoint, response.status, response.headers, text)
+            result = decode_answer(
+                endpoint, response.status, response.headers, answer, self._json_loads
+            )
         if not isinstance(result, Mapping) or "id" not in result:
             raise MisskeyResponseError(f"{endpoint}: the answer is not a drive file")
         return DriveFile.from_json(result)

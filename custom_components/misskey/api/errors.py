@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 import json
 import math
 import time
@@ -164,13 +164,17 @@ _ERRORS_BY_CODE: Final[dict[str, type[MisskeyApiError]]] = {
 
 
 def decode_answer(
-    endpoint: str, status: int, headers: CIMultiDictProxy[str], text: str
+    endpoint: str,
+    status: int,
+    headers: CIMultiDictProxy[str],
+    body: bytes,
+    json_loads: Callable[[bytes], Any] = json.loads,
 ) -> Any:
     """Return the decoded answer of a call, or raise the error it carries."""
     if status == 204:
         return None
     try:
-        data = json.loads(text) if text else None
+        data = json_loads(body) if body else None
     except ValueError:
         data = None
     if 200 <= status < 300:

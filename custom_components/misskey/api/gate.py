@@ -1,19 +1,18 @@
 """One gate per account: each endpoint's calls wait in line for the server's limit.
 
 A call Misskey refuses (429) did nothing. Each endpoint of the account has a
-lane: its calls take turns in the order they came, at most ``MAX_IN_FLIGHT``
-at once, so a burst into a limit not known yet gets only a few 429s. A 429
-holds the lane until the moment the server names and teaches it the limit, so
-the rest of the burst goes as room frees, without more 429s. Misskey's sliding
-window (it counts refused calls too): ``limit`` calls (info.total, else those
-that passed since the lane was idle) per ``window`` s (the reset less when the
-oldest call in the server's window was sent); a call goes once the limit-th
-last answer is a window old. Sharkey's bucket (one more than the most
-X-RateLimit-Remaining seen) empties in X-RateLimit-Clear: one call a drip from
-the reset on. A bare 429 (Misskey 12): one call tries alone ``PROBE_AFTER`` s
-after the window filled, longer after each refusal; the first to pass shows
-the window. A call the limit would hold past its deadline gets the 429 at once
-(calls in flight ahead do not count). An idle lane forgets once its last call
+lane: its calls take turns in order, at most ``MAX_IN_FLIGHT`` at once, so a
+burst into a limit not known yet gets only a few 429s. A 429 holds the lane
+until the moment the server names, and teaches it the limit, so the rest of the
+burst goes as room frees, without more 429s. Misskey's sliding window (refused
+calls count too): ``limit`` calls (info.total, else those that passed since the
+lane was idle) per ``window`` s (the reset less when the oldest call in the
+window was sent); a call goes once the limit-th last answer is a window old.
+Sharkey's bucket (one more than the most X-RateLimit-Remaining seen) empties in
+X-RateLimit-Clear: one call a drip from the reset on. A bare 429 (Misskey 12):
+one call tries alone ``PROBE_AFTER`` s after the window filled, longer after
+each refusal; the first to pass shows the window. A call the limit would hold
+past its deadline gets the 429 at once. An idle lane forgets once its last call
 is a window old; ``close`` ends every waiting call.
 """
 
@@ -21,12 +20,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-import logging
 from typing import Final, Self
 
 from .errors import MisskeyApiError, MisskeyClientClosedError, MisskeyRateLimitError
-
-_LOGGER = logging.getLogger(__name__)
 
 # Before a limit is known, the calls of a burst that can run past it at once.
 MAX_IN_FLIGHT: Final = 4
@@ -58,21 +54,23 @@ class Turn:
 class Lane:
     """The calls of one account to one endpoint."""
 
-    def __init__(self, endpoint: str, loop: asyncio.AbstractEventLoop) -> None:
-        """Start with nothing in line and no limit known."""
-        self.endpoint, self.loop = endpoint, loop
+    def __init__(self, endpoint: str, closed: bool) -> None:
+        """Start with nothing in line and no limit known (in the running loop)."""
+        self.endpoint, self.loop = endpoint, asyncio.get_running_loop()
         self._queue: deque[tuple[asyncio.Future[Turn], float]] = deque()
         self._timer: asyncio.TimerHandle | None = None
-        self._closed = False
+        self._closed = closed
         self._count = self._in_flight = 0  # calls sent in all, and in flight
         self._last_error = MisskeyRateLimitError(429, "RATE_LIMIT_EXCEEDED")
+        # When the recent calls were sent (the last ones of ``_count``) and answered.
+        self._sent: deque[float] = deque(maxlen=10_000)
+        self._answers: deque[float] = deque(maxlen=10_000)
         self._forget()
 
     def _forget(self) -> None:
         """Know nothing of the limit: the next burst learns it again."""
-        # When the recent calls were sent (the last ones of ``_count``) and answered.
-        self._sent: deque[float] = deque(maxlen=10_000)
-        self._answers: deque[float] = deque(maxlen=10_000)
+        self._sent.clear()
+        self._answers.clear()
         self._passed = 0  # calls the limit let through since the lane was idle
         self._hold_until = 0.0
         # Misskey's window; Sharkey's bucket (its size, one drip, the next).
@@ -89,10 +87,12 @@ class Lane:
         """Wait in line for a turn; MisskeyRateLimitError once it would come after ``deadline``."""
         now, last = self.loop.time(), self._answers[-1] if self._answers else 0.0
         span = self._window or (self._drip or 0) * self._size
-        if not (self._in_flight or self._queue or self._step >= 0) and (
-            max(self._hold_until, last + span) <= now
-        ):
-            self._forget()  # idle, and its last call a window (or bucket) old
+        if not (self._in_flight or self._queue or self._closed or self._step >= 0):
+            if max(self._hold_until, last + span) <= now:
+                # Idle, and its last call a window (or bucket) old: nothing
+                # holds it (most calls go here, not through the line).
+                self._forget()
+                return self._grant(now)
         join = self._queue.append
         while not self._closed:
             future: asyncio.Future[Turn] = self.loop.create_future()
@@ -143,10 +143,7 @@ class Lane:
                 queue.popleft()
             elif (ready := self.ready_at(now := self.loop.time())) <= now:
                 queue.popleft()
-                self._in_flight += 1
-                if self._drip is not None:
-                    self._next_drip = max(self._next_drip, now) + self._drip
-                future.set_result(Turn(self))
+                future.set_result(self._grant(now))
             else:
                 # The server's limit holds the line: who cannot wait learns it now.
                 for waiter, deadline in queue:
@@ -155,6 +152,12 @@ class Lane:
                 if any(not waiter.done() for waiter, _ in queue):
                     self._timer = self.loop.call_at(ready, self._pump)
                 return
+
+    def _grant(self, now: float) -> Turn:
+        self._in_flight += 1
+        if self._drip is not None:
+            self._next_drip = max(self._next_drip, now) + self._drip
+        return Turn(self)
 
     def close(self) -> None:
         """End every waiting call, and any later one, with MisskeyClientClosedError."""
@@ -209,7 +212,6 @@ class Lane:
                 self._limit, self._window = limit, window
         self._alone = self._drip is None and self._window is None
         self._hold_until = max(self._hold_until, reset)
-        _LOGGER.debug("%s: held %.3f s", self.endpoint, reset - now)
 
     def _probe(self, turn: Turn, now: float) -> float:
         """Return when a lone call tries again after a 429 that said nothing of when."""
@@ -238,9 +240,7 @@ class RateLimitGate(dict[str, Lane]):
 
     def __missing__(self, endpoint: str) -> Lane:
         """Make the endpoint's lane (closed if the gate is)."""
-        lane = self[endpoint] = Lane(endpoint, asyncio.get_running_loop())
-        if self.closed:
-            lane.close()
+        lane = self[endpoint] = Lane(endpoint, self.closed)
         return lane
 
     def close(self) -> None:
