@@ -314,7 +314,7 @@ async def test_server_errors_on_the_form(
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
-    with patch("custom_components.misskey.api.client.DEFAULT_TIMEOUT", 0.2):
+    with patch("custom_components.misskey.api.transport.DEFAULT_TIMEOUT", 0.2):
         result = await hass.config_entries.flow.async_configure(
             result["flow_id"], {CONF_URL: misskey.url}
         )

@@ -56,7 +56,7 @@ OVERSIZED = '{"type":"channel","body":{"x":"' + "x" * (4 * 1024 * 1024) + '"}}'
 @pytest.fixture
 def fast_requests() -> Generator[None]:
     """Give up on an unanswered request after 0.5 s, not 10 s."""
-    with patch("custom_components.misskey.api.client.DEFAULT_TIMEOUT", 0.5):
+    with patch("custom_components.misskey.api.transport.DEFAULT_TIMEOUT", 0.5):
         yield
 
 

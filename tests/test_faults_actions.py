@@ -37,7 +37,7 @@ DRIVE_FILES_CREATE = "drive/files/create"
 def fast_faults() -> Generator[None]:
     """Give up on an unanswered request after 0.5 s; try a bare 429 again in 0.2 s."""
     with (
-        patch("custom_components.misskey.api.client.DEFAULT_TIMEOUT", 0.5),
+        patch("custom_components.misskey.api.transport.DEFAULT_TIMEOUT", 0.5),
         patch("custom_components.misskey.api.gate.PROBE_AFTER", (0.2, 0.4, 1)),
     ):
         yield

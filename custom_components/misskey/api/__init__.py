@@ -1,21 +1,17 @@
 """A client for Misskey's API that knows nothing of Home Assistant.
 
-It could live in a library of its own: the HTTP client, its errors, the
-objects it returns, and uploads that stream.
+It could live in a library of its own: the endpoints (client), how calls
+travel (transport) and wait out rate limits (gate), the errors, the objects
+the calls return, uploads that stream, and the streaming API.
 """
 
+from .address import instance_host, normalize_url, scheme_assumed
 from .client import (
     DEFAULT_MAX_NOTE_TEXT_LENGTH,
-    DEFAULT_TIMEOUT,
-    DEFAULT_UPLOAD_TIMEOUT,
     DRAFTS_PAGE,
-    DRIVE_FILES_CREATE,
     NOTES_CREATE,
     MisskeyClient,
     credential_from_access_token,
-    instance_host,
-    normalize_url,
-    scheme_assumed,
 )
 from .errors import (
     MisskeyAccountSuspendedError,
@@ -52,6 +48,7 @@ from .models import (
     UserKey,
 )
 from .stream import MisskeyStream, StreamEvent
+from .transport import DEFAULT_TIMEOUT, DEFAULT_UPLOAD_TIMEOUT, DRIVE_FILES_CREATE
 from .upload import UPLOAD_CHUNK_SIZE, UploadData
 
 __all__ = [

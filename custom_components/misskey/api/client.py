@@ -1,79 +1,34 @@
-"""Asynchronous client for the Misskey API.
+"""Asynchronous client for the Misskey API: one method for each endpoint used.
 
-Every call is a POST with a JSON body, and the credential travels in the body
-field ``i`` because the ``Authorization`` header only exists from Misskey 13.14.
+How a call travels (JSON over POST, time limits, rate limits, uploads) is the
+transport's (transport.py); here is what each endpoint takes and answers.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable, Mapping
-from contextvars import ContextVar
+from collections.abc import Mapping
 from datetime import datetime
 import hashlib
-import ipaddress
-import json
-import logging
-import re
 from typing import Any, Final
 
-import aiohttp
-from yarl import URL
-
-from .errors import (
-    MisskeyAuthenticationError,
-    MisskeyCannotConnectError,
-    MisskeyConnectionError,
-    MisskeyRateLimitError,
-    MisskeyResponseError,
-    MisskeyServerError,
-    MisskeyTimeoutError,
-    decode_answer,
-)
-from .gate import RateLimitGate, Turn
+from .errors import MisskeyResponseError, MisskeyServerError
 from .models import (
     Account,
     App,
     AuthSession,
-    DriveFile,
     Meta,
     Note,
     Notification,
     ScheduledNote,
     UserKey,
 )
-from .upload import StreamPayload, UploadData, UploadStream
+from .transport import Transport
 
-_LOGGER = logging.getLogger(__name__)
-
-DEFAULT_TIMEOUT: Final = 10.0
 DEFAULT_MAX_NOTE_TEXT_LENGTH: Final = 3000
-# An upload may take minutes; it fails only when it stops making progress
-# for this long (no chunk sent, or no answer after the last one).
-DEFAULT_UPLOAD_TIMEOUT: Final = 60.0
 # The most notes/drafts/list returns at once.
 DRAFTS_PAGE: Final = 100
 
 NOTES_CREATE: Final = "notes/create"
-DRIVE_FILES_CREATE: Final = "drive/files/create"
-
-_HOSTNAME_RE: Final = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
-# A fediverse handle, @user@host or user@host; the host may have a port.
-_HANDLE_RE: Final = re.compile(r"@?[A-Za-z0-9_.-]+@(?P<host>[^@/\s]+)/?")
-
-
-class _Waiting:
-    """A call of retry_rate_limited: until when its requests may wait, its turn."""
-
-    __slots__ = ("deadline", "turn")
-
-    def __init__(self, deadline: float, turn: Turn | None) -> None:
-        self.deadline = deadline
-        # Taken before the call, for its request to ``endpoint``.
-        self.turn = turn
-
-
-_WAITING: ContextVar[_Waiting | None] = ContextVar("misskey_waiting", default=None)
 
 
 def credential_from_access_token(access_token: str, app_secret: str) -> str:
@@ -81,197 +36,11 @@ def credential_from_access_token(access_token: str, app_secret: str) -> str:
     return hashlib.sha256((access_token + app_secret).encode()).hexdigest()
 
 
-def _is_ip_address(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+class MisskeyClient(Transport):
+    """A client for one Misskey instance, optionally signed in with ``i``.
 
-
-def scheme_assumed(raw: str) -> bool:
-    """Tell whether normalize_url chose https because no scheme was typed."""
-    return "://" not in raw
-
-
-def normalize_url(raw: str) -> str:
-    """Return the instance URL as scheme, host and port, or raise ValueError.
-
-    ``misskey.io``, ``https://misskey.io/`` and ``https://misskey.io/@someone``
-    all become ``https://misskey.io``, and so do the handles ``@me@misskey.io``
-    and ``me@misskey.io`` that people copy from a profile: without a scheme,
-    ``user@host`` can only be a handle. With one it is a URL's user name and
-    password, which is refused.
+    Each method is one endpoint: what to send, and what its answer means.
     """
-    text = raw.strip()
-    if not text:
-        raise ValueError("empty URL")
-    if scheme_assumed(text):
-        if handle := _HANDLE_RE.fullmatch(text):
-            text = handle["host"]
-        elif text.startswith("@"):
-            raise ValueError("a handle without its server")
-        text = f"https://{text}"
-    try:
-        url = URL(text)
-    except ValueError as err:
-        raise ValueError("not a URL") from err
-    if url.scheme not in ("http", "https"):
-        raise ValueError("only http and https are supported")
-    host = url.raw_host
-    if not host or not (_HOSTNAME_RE.fullmatch(host) or _is_ip_address(host)):
-        raise ValueError("not a host name")
-    if url.user is not None or url.password is not None:
-        raise ValueError("credentials in the URL are not supported")
-    return str(URL.build(scheme=url.scheme, host=host, port=url.explicit_port)).rstrip(
-        "/"
-    )
-
-
-def instance_host(url: str) -> str:
-    """Return the host (and a non-default port) that names an instance."""
-    return URL(url).host_port_subcomponent or url
-
-
-class MisskeyClient:
-    """A client for one Misskey instance, optionally signed in with ``i``."""
-
-    def __init__(
-        self,
-        session: aiohttp.ClientSession,
-        url: str,
-        credential: str | None = None,
-        *,
-        request_timeout: float | None = None,
-        upload_timeout: float = DEFAULT_UPLOAD_TIMEOUT,
-        json_loads: Callable[[bytes], Any] = json.loads,
-    ) -> None:
-        """Use the caller's aiohttp session; the client never closes it.
-
-        ``json_loads`` decodes each answer (an application may have a faster
-        one than the standard library's).
-        """
-        self._session = session
-        self._json_loads = json_loads
-        self.url = url.rstrip("/")
-        self._credential = credential
-        self.request_timeout = (
-            DEFAULT_TIMEOUT if request_timeout is None else request_timeout
-        )
-        self.upload_timeout = upload_timeout
-        self._gate = RateLimitGate()
-
-    def close(self) -> None:
-        """Stop the account's gate, as when its entry is unloaded.
-
-        Every call waiting for its turn (a 429 held, or calls in flight ahead
-        of it) raises MisskeyClientClosedError at once, and so does every later
-        call; nothing more is sent. Requests already sent finish. The aiohttp
-        session is the caller's and stays open.
-        """
-        self._gate.close()
-
-    async def retry_rate_limited[T](
-        self,
-        call: Callable[[], Awaitable[T]],
-        max_wait: float,
-        *,
-        endpoint: str | None = None,
-    ) -> T:
-        """Await ``call()``, again after each 429, for ``max_wait`` seconds in all.
-
-        Only for calls that are safe to repeat: a call Misskey refused with 429
-        did nothing. Any other error ends the call. The requests ``call`` makes
-        with this client wait their turn in the account's gate, and
-        MisskeyRateLimitError is raised once a turn would come too late.
-        With ``endpoint``, the turn of the call's request to it is taken before
-        ``call`` is awaited: a source it opens is not held open meanwhile.
-        """
-        deadline = asyncio.get_running_loop().time() + max_wait
-        while True:
-            turn = None
-            if endpoint is not None:
-                turn = await self._gate[endpoint].enter(deadline)
-            token = _WAITING.set(_Waiting(deadline, turn))
-            try:
-                return await call()
-            except MisskeyRateLimitError as err:
-                # Waiting would take too long: the server's own answer says why.
-                if (
-                    err.endpoint is None
-                    or self._gate[err.endpoint].ready_at() > deadline
-                ):
-                    raise
-                _LOGGER.debug(
-                    "%s: rate limited for %.3f s; waiting for a turn",
-                    err.endpoint,
-                    err.retry_after or 0,
-                )
-            finally:
-                _WAITING.reset(token)
-                if turn is not None:
-                    turn.lane.leave(turn)
-
-    async def _turn(self, endpoint: str) -> Turn:
-        """Return the turn of a request: the one taken for it, or one it waits for.
-
-        Within retry_rate_limited it waits as long as its deadline; else only
-        while calls are in flight, not for the server's limit: while the gate
-        holds the endpoint it raises MisskeyRateLimitError at once.
-        """
-        waiting = _WAITING.get()
-        if waiting is not None and (turn := waiting.turn) is not None:
-            if turn.index < 0 and turn.lane.endpoint == endpoint:
-                return turn
-        lane = self._gate[endpoint]
-        return await lane.enter(
-            waiting.deadline if waiting is not None else lane.loop.time()
-        )
-
-    async def request(
-        self,
-        endpoint: str,
-        params: Mapping[str, Any] | None = None,
-        *,
-        authenticated: bool = False,
-    ) -> Any:
-        """Call an endpoint and return its decoded answer (None for 204)."""
-        body = dict(params or {})
-        if authenticated:
-            if self._credential is None:
-                raise MisskeyAuthenticationError(
-                    401, "CREDENTIAL_REQUIRED", "no credential"
-                )
-            body["i"] = self._credential
-        with await self._turn(endpoint) as turn:
-            try:
-                # aiohttp's total timeout (connecting, sending, reading the
-                # answer): it times every request anyway, a second timer
-                # would only cost.
-                response = await self._session.post(
-                    f"{self.url}/api/{endpoint}",
-                    json=body,
-                    allow_redirects=False,
-                    timeout=aiohttp.ClientTimeout(total=self.request_timeout),
-                )
-                async with response:
-                    answer = await response.read()
-                turn.remaining = _remaining(response.headers)
-            except TimeoutError:
-                raise MisskeyTimeoutError(
-                    f"{endpoint}: no answer in {self.request_timeout} s"
-                ) from None
-            except aiohttp.ClientConnectorError as err:
-                raise MisskeyCannotConnectError(
-                    f"{endpoint}: {type(err).__name__}: {err}"
-                ) from None
-            except aiohttp.ClientError as err:
-                raise MisskeyConnectionError(
-                    f"{endpoint}: {type(err).__name__}: {err}"
-                ) from None
-            return decode_answer(
-                endpoint, response.status, response.headers, answer, self._json_loads
-            )
 
     async def meta(self) -> Meta:
         """Return the instance's metadata; raise MisskeyResponseError if it is no Misskey."""
@@ -418,105 +187,6 @@ class MisskeyClient:
             "drive/files/delete", {"fileId": file_id}, authenticated=True
         )
 
-    async def upload_file(
-        self,
-        *,
-        name: str,
-        data: UploadData,
-        content_type: str | None = None,
-        comment: str | None = None,
-        is_sensitive: bool = False,
-        size: int | None = None,
-    ) -> DriveFile:
-        """Upload a file to the account's drive (``drive/files/create``) and return it.
-
-        ``data`` is sent as it is read, a chunk at a time, and never held whole:
-        bytes, an async iterable of bytes, or a binary file object (read in the
-        default executor). With ``size`` the request has a Content-Length and
-        the data must be exactly that long, else MisskeyUploadSourceError;
-        without it the request is chunked. An exception that ``data`` raises
-        aborts the upload and propagates unchanged, so a caller can stop an
-        upload from inside its own stream (for example when a download grows
-        past a limit).
-
-        ``comment`` is the alt text. The fields go before the file part
-        because Misskey only reads the fields that precede it.
-
-        There is no overall time limit, as a large file may take minutes: the
-        upload fails with MisskeyTimeoutError when no chunk could be sent, or
-        no answer came after the last one, for ``upload_timeout`` seconds.
-        MisskeyFileTooLargeError: the server refused the size (413).
-        """
-        if self._credential is None:
-            raise MisskeyAuthenticationError(
-                401, "CREDENTIAL_REQUIRED", "no credential"
-            )
-        endpoint = DRIVE_FILES_CREATE
-        fields = {"i": self._credential, "name": name}
-        if comment is not None:
-            fields["comment"] = comment
-        fields["isSensitive"] = "true" if is_sensitive else "false"
-        fields["force"] = "true"
-        loop = asyncio.get_running_loop()
-        stream: UploadStream | None = None
-        with await self._turn(endpoint) as turn:
-            try:
-                async with asyncio.timeout(self.upload_timeout) as deadline:
-                    stream = UploadStream(
-                        data,
-                        size,
-                        lambda: deadline.reschedule(loop.time() + self.upload_timeout),
-                    )
-                    form = aiohttp.MultipartWriter("form-data")
-                    for key, value in fields.items():
-                        form.append(value).set_content_disposition(
-                            "form-data", name=key
-                        )
-                    form.append_payload(
-                        StreamPayload(
-                            stream.chunks(),
-                            size=size,
-                            content_type=content_type or "application/octet-stream",
-                        )
-                    ).set_content_disposition("form-data", name="file", filename=name)
-                    response = await self._session.post(
-                        f"{self.url}/api/{endpoint}",
-                        data=form,
-                        allow_redirects=False,
-                        # No total: the session's default (5 min) would cut off
-                        # slow uploads; the progress deadline above limits them.
-                        timeout=aiohttp.ClientTimeout(
-                            total=None,
-                            sock_connect=self.request_timeout,
-                            sock_read=self.upload_timeout,
-                        ),
-                    )
-                    async with response:
-                        answer = await response.read()
-                turn.remaining = _remaining(response.headers)
-            except TimeoutError:
-                if stream is not None and stream.error is not None:
-                    raise stream.error from None
-                raise MisskeyTimeoutError(
-                    f"{endpoint}: no progress in {self.upload_timeout} s"
-                ) from None
-            except aiohttp.ClientError as err:
-                if stream is not None and stream.error is not None:
-                    raise stream.error from None
-                if isinstance(err, aiohttp.ClientConnectorError):
-                    raise MisskeyCannotConnectError(
-                        f"{endpoint}: {type(err).__name__}: {err}"
-                    ) from None
-                raise MisskeyConnectionError(
-                    f"{endpoint}: {type(err).__name__}: {err}"
-                ) from None
-            result = decode_answer(
-                endpoint, response.status, response.headers, answer, self._json_loads
-            )
-        if not isinstance(result, Mapping) or "id" not in result:
-            raise MisskeyResponseError(f"{endpoint}: the answer is not a drive file")
-        return DriveFile.from_json(result)
-
     async def create_note(
         self, params: Mapping[str, Any], *, max_wait: float = 0.0
     ) -> Note:
@@ -653,16 +323,6 @@ def _account(data: Any, endpoint: str) -> Account:
 
 def _epoch_ms(moment: datetime) -> int:
     return int(moment.timestamp() * 1000)
-
-
-def _remaining(headers: Mapping[str, str]) -> int | None:
-    """Return how many more calls Sharkey says it takes now (X-RateLimit-Remaining)."""
-    if (value := headers.get("X-RateLimit-Remaining")) is None:
-        return None
-    try:
-        return int(value)
-    except ValueError:
-        return None
 
 
 def _field(data: Any, endpoint: str, name: str) -> Any:
