@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterator, Mapping
-import contextlib
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -28,14 +27,26 @@ class CredentialRefusedError(HomeAssistantError):
     """Misskey refused the credential: the account has to be authorized again."""
 
 
-@contextlib.contextmanager
-def reauth_on_refusal(hass: HomeAssistant, entry: ConfigEntry) -> Iterator[None]:
-    """Start re-authentication when what runs inside finds the credential refused."""
-    try:
-        yield
-    except CredentialRefusedError:
-        entry.async_start_reauth(hass)
-        raise
+class reauth_on_refusal:  # used as a function: with reauth_on_refusal(...)
+    """Start re-authentication when what runs inside finds the credential refused.
+
+    A class, not a generator: every post goes through it.
+    """
+
+    __slots__ = ("entry", "hass")
+
+    def __init__(self, hass: HomeAssistant, entry: ConfigEntry) -> None:
+        """Watch for refusals on behalf of ``entry``."""
+        self.hass = hass
+        self.entry = entry
+
+    def __enter__(self) -> None:
+        """Run what is inside."""
+
+    def __exit__(self, _: object, error: BaseException | None, __: object) -> None:
+        """Ask for a new authorization if Misskey refused the credential."""
+        if isinstance(error, CredentialRefusedError):
+            self.entry.async_start_reauth(self.hass)
 
 
 def credential_refused(err: MisskeyApiError) -> CredentialRefusedError:

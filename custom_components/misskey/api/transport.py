@@ -81,6 +81,7 @@ class Transport:
             DEFAULT_TIMEOUT if request_timeout is None else request_timeout
         )
         self.upload_timeout = upload_timeout
+        self._client_timeout = aiohttp.ClientTimeout(total=self.request_timeout)
         self._gate = RateLimitGate()
 
     def close(self) -> None:
@@ -150,6 +151,12 @@ class Transport:
             waiting.deadline if waiting is not None else lane.loop.time()
         )
 
+    def _timeout(self) -> aiohttp.ClientTimeout:
+        """Return the time limit of a call (made again when request_timeout changes)."""
+        if self._client_timeout.total != self.request_timeout:
+            self._client_timeout = aiohttp.ClientTimeout(total=self.request_timeout)
+        return self._client_timeout
+
     async def request(
         self,
         endpoint: str,
@@ -174,7 +181,7 @@ class Transport:
                     f"{self.url}/api/{endpoint}",
                     json=body,
                     allow_redirects=False,
-                    timeout=aiohttp.ClientTimeout(total=self.request_timeout),
+                    timeout=self._timeout(),
                 )
                 async with response:
                     answer = await response.read()
