@@ -1,9 +1,10 @@
 """The blueprints (blueprints/automation/misskey): valid, and they run on real events.
 
 Each is checked with Home Assistant's blueprint schema for automations, then
-imported as Home Assistant keeps imported blueprints (under the configuration
-folder's blueprints/automation/<author>/) and used by automations, which answer
-what the test server's users do. The account's last event, shown again when it
+imported from its GitHub address as the "import blueprint" button does (into
+the configuration folder's blueprints/automation/misskey-ha/, GitHub answered
+from this checkout) and used by automations, which answer what the test
+server's users do. The account's last event, shown again when it
 reloads or Home Assistant restarts, is not answered again.
 """
 
@@ -12,8 +13,9 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-import shutil
+from types import SimpleNamespace
 from typing import Any
+from unittest.mock import patch
 
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -23,7 +25,8 @@ from pytest_homeassistant_custom_component.common import (
 
 from custom_components.misskey.api import MisskeyClient
 from homeassistant.components.automation.config import AUTOMATION_BLUEPRINT_SCHEMA
-from homeassistant.components.blueprint import Blueprint
+from homeassistant.components.automation.helpers import async_get_blueprints
+from homeassistant.components.blueprint import Blueprint, importer
 from homeassistant.const import STATE_ON
 from homeassistant.core import HomeAssistant, ServiceCall
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
@@ -83,11 +86,38 @@ def test_blueprint_schema(name: str) -> None:
         assert "selector" in spec, key
 
 
+class _Response:
+    def __init__(self, text: str) -> None:
+        self._text = text
+
+    async def text(self) -> str:
+        return self._text
+
+
+class _GitHub:
+    """raw.githubusercontent.com, serving this checkout as the main branch."""
+
+    RAW = "https://raw.githubusercontent.com/misskey-ha/misskey/main/"
+
+    async def get(self, url: str, **kwargs: Any) -> _Response:
+        assert url.startswith(self.RAW), url
+        return _Response((REPO / url.removeprefix(self.RAW)).read_text())
+
+
 @pytest.fixture
-def blueprints(hass: HomeAssistant, tmp_path: Path) -> None:
-    """Import the blueprints, as the "import blueprint" button would."""
+async def blueprints(hass: HomeAssistant, tmp_path: Path) -> None:
+    """Import the blueprints from their GitHub address, as the import button does."""
     hass.config.config_dir = str(tmp_path)
-    shutil.copytree(BLUEPRINTS, tmp_path / "blueprints" / "automation" / "misskey")
+    github = SimpleNamespace(async_get_clientsession=lambda hass: _GitHub())
+    with patch.object(importer, "aiohttp_client", github):
+        for name in INPUTS:
+            imported = await importer.fetch_blueprint_from_url(hass, f"{SOURCE}/{name}")
+            path = f"{imported.suggested_filename}.yaml"
+            assert path == f"misskey-ha/{name}"
+            await async_get_blueprints(hass).async_add_blueprint(
+                imported.blueprint, path
+            )
+            assert (tmp_path / "blueprints" / "automation" / path).is_file()
 
 
 async def automations(hass: HomeAssistant, *uses: tuple[str, dict[str, Any]]) -> None:
@@ -96,7 +126,7 @@ async def automations(hass: HomeAssistant, *uses: tuple[str, dict[str, Any]]) ->
         {
             "id": f"misskey_{index}",
             "alias": f"Misskey {index}",
-            "use_blueprint": {"path": f"misskey/{name}", "input": inputs},
+            "use_blueprint": {"path": f"misskey-ha/{name}", "input": inputs},
         }
         for index, (name, inputs) in enumerate(uses)
     ]
