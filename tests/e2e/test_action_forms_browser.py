@@ -10,6 +10,7 @@ attachment, and the attachment's form in Japanese (MISSKEY_HA_SCREENSHOTS=docs).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 import hashlib
 import json
 import struct
@@ -83,16 +84,30 @@ def field(page: Page, name: str) -> Locator:
     )
 
 
+@pytest.fixture
+def entry(
+    hass_process: HomeAssistantProcess, fake_misskey: FakeMisskeyThread
+) -> Iterator[dict[str, Any]]:
+    """Add the fake Misskey's account; remove it afterwards.
+
+    The tests after this one add accounts of their own and count on theirs
+    being the only one (its card, its notify service).
+    """
+    entry: dict[str, Any] = add_account(hass_process, fake_misskey)
+    yield entry
+    hass_process.api("DELETE", f"/api/config/config_entries/entry/{entry['entry_id']}")
+
+
 def test_post_from_the_forms(
     hass_process: HomeAssistantProcess,
     page: Page,
     browser: Browser,
     fake_misskey: FakeMisskeyThread,
+    entry: dict[str, Any],
 ) -> None:
     """Attachments and poll are forms; the note they make arrives with its file."""
     from playwright.sync_api import expect  # noqa: PLC0415
 
-    entry = add_account(hass_process, fake_misskey)
     media = hass_process.config_dir / "media"
     media.mkdir(exist_ok=True)
     png = picture()
