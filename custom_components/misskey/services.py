@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import date, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 import probatio
 
@@ -82,9 +83,48 @@ from .post import REACTION_ACCEPTANCE_VALUES, async_post_note
 if TYPE_CHECKING:
     from .data import MisskeyConfigEntry
 
+# What the action editor's forms send for a field left empty: a text typed into
+# and emptied again is "", a media picker that was cleared is nothing or {}, and
+# a form (the poll) that was deleted is "".
+_EMPTY: Final[tuple[Any, ...]] = (None, "", {})
+
+
+def _filled(value: Any) -> Any:
+    """Return a form's value without the fields left empty."""
+    if isinstance(value, Mapping):
+        return {key: item for key, item in value.items() if item not in _EMPTY}
+    return value
+
+
+def _form(schema: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Validate a form's filled fields; a form left empty is no value (None)."""
+
+    def validate(value: Any) -> Any:
+        if value in _EMPTY:
+            return None
+        return schema(_filled(value))
+
+    return validate
+
+
+def _no_forms(value: Any) -> Any:
+    """Return a list of forms that was left empty as an empty list."""
+    return [] if value in _EMPTY else value
+
+
+def _media_content_id(value: Any) -> str:
+    """Return a media item's ID: as text, or the media selector's whole value."""
+    if isinstance(value, Mapping):
+        value = value.get(ATTR_MEDIA_CONTENT_ID, "")
+    return cv.string(value)
+
+
+# One attachment: a form of the action editor (the file from the media browser
+# under media_content_id, or a path, or a URL) or what YAML gave before the
+# forms, such as a media selector's whole value.
 ATTACHMENT_SCHEMA = probatio.Schema(
     {
-        probatio.Exclusive(ATTR_MEDIA_CONTENT_ID, "source"): cv.string,
+        probatio.Exclusive(ATTR_MEDIA_CONTENT_ID, "source"): _media_content_id,
         probatio.Exclusive(ATTR_PATH, "source"): cv.string,
         probatio.Exclusive(ATTR_URL, "source"): cv.url,
         probatio.Optional("media_content_type"): cv.string,
@@ -121,8 +161,10 @@ NOTE_OPTIONS: dict[Any, Any] = {
     probatio.Optional(ATTR_REACTION_ACCEPTANCE): probatio.In(
         list(REACTION_ACCEPTANCE_VALUES)
     ),
-    probatio.Optional(ATTR_POLL): POLL_SCHEMA,
-    probatio.Optional(ATTR_MEDIA): probatio.All(cv.ensure_list, [ATTACHMENT_SCHEMA]),
+    probatio.Optional(ATTR_POLL): _form(POLL_SCHEMA),
+    probatio.Optional(ATTR_MEDIA): probatio.All(
+        _no_forms, cv.ensure_list, [probatio.All(_filled, ATTACHMENT_SCHEMA)]
+    ),
     probatio.Optional(ATTR_SENSITIVE): cv.boolean,
     probatio.Optional(ATTR_SCHEDULED_AT): cv.datetime,
 }
@@ -196,7 +238,7 @@ def _date_or_clear(value: Any) -> date | None:
 # An avatar or banner: one source, as an attachment of misskey.post has.
 IMAGE_SCHEMA = probatio.Schema(
     {
-        probatio.Exclusive(ATTR_MEDIA_CONTENT_ID, "source"): cv.string,
+        probatio.Exclusive(ATTR_MEDIA_CONTENT_ID, "source"): _media_content_id,
         probatio.Exclusive(ATTR_PATH, "source"): cv.string,
         probatio.Exclusive(ATTR_URL, "source"): cv.url,
         probatio.Optional("media_content_type"): cv.string,

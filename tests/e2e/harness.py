@@ -395,6 +395,34 @@ class HomeAssistantProcess:
             time.sleep(0.5)
 
 
+# --- waiting, and an account -------------------------------------------------
+
+
+def until(what: str, check: Any, timeout: float = 30) -> Any:
+    """Wait until ``check()`` returns something true; return it."""
+    deadline = time.monotonic() + timeout
+    while not (result := check()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+    return result
+
+
+def add_account(hass_process: HomeAssistantProcess, fake: FakeMisskeyThread) -> Any:
+    """Add the fake Misskey's account over the REST API; Allow on the server."""
+    flows = "/api/config/config_entries/flow"
+    step = hass_process.api("POST", flows, {"handler": "misskey"})
+    step = hass_process.api("POST", f"{flows}/{step['flow_id']}", {"url": fake.url})
+    assert step["step_id"] == "authorize", step
+    token = step["url"].rsplit("/", 1)[1]
+    fake.call(lambda server: server.accept_session(token), fake.server)
+
+    def done() -> Any:
+        result = hass_process.api("POST", f"{flows}/{step['flow_id']}")
+        return result if result["type"] == "create_entry" else None
+
+    return until("the entry", done)["result"]
+
+
 # --- the browser -----------------------------------------------------------
 
 

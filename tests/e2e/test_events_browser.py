@@ -19,8 +19,10 @@ import pytest
 from .harness import (
     FakeMisskeyThread,
     HomeAssistantProcess,
+    add_account,
     doc_screenshot,
     http_request,
+    until,
 )
 
 if TYPE_CHECKING:
@@ -49,31 +51,6 @@ automation:
           text: "Done, {{{{ trigger.to_state.attributes.user }}}}: the lights are off."
           reply_to: "{{{{ trigger.to_state.attributes.note_url }}}}"
 """
-
-
-def until(what: str, check: Any, timeout: float = 30) -> Any:
-    """Wait until ``check()`` returns something true; return it."""
-    deadline = time.monotonic() + timeout
-    while not (result := check()):
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-    return result
-
-
-def add_account(hass_process: HomeAssistantProcess, fake: FakeMisskeyThread) -> Any:
-    """Add the fake Misskey's account over the REST API; Allow on the server."""
-    flows = "/api/config/config_entries/flow"
-    step = hass_process.api("POST", flows, {"handler": "misskey"})
-    step = hass_process.api("POST", f"{flows}/{step['flow_id']}", {"url": fake.url})
-    assert step["step_id"] == "authorize", step
-    token = step["url"].rsplit("/", 1)[1]
-    fake.call(lambda server: server.accept_session(token), fake.server)
-
-    def done() -> Any:
-        result = hass_process.api("POST", f"{flows}/{step['flow_id']}")
-        return result if result["type"] == "create_entry" else None
-
-    return until("the entry", done)["result"]
 
 
 def test_automation_answers_a_mention(
