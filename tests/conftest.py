@@ -148,9 +148,22 @@ def legacy_config_entry(misskey: MisskeyServer) -> MockConfigEntry:
 
 @pytest.fixture
 async def init_integration(
-    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    request: pytest.FixtureRequest,
 ) -> MockConfigEntry:
-    """Set up the integration with the account."""
+    """Set up the integration with the account.
+
+    In a test that moves the clock (freezer), the clock is frozen first. The
+    event loop's time then is freezegun's, which is not the real monotonic
+    clock: frozen under a running listener, every timer it had set (a
+    request's timeout, say) would fall due at once, and one that fell due as
+    the entry unloaded turned the unload's cancellation into a timeout, which
+    the listener survived; the unload then waited for it on a clock that
+    never moves (test_unload_leaves_nothing_behind hung now and then).
+    """
+    if "freezer" in request.fixturenames:
+        request.getfixturevalue("freezer")
     mock_config_entry.add_to_hass(hass)
     await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
