@@ -159,8 +159,11 @@ class StreamHub:
         ]
 
     async def wait_joined(self, user: User, count: int = 1) -> None:
-        """Wait until the user has ``count`` sockets on ``main``."""
-        async with asyncio.timeout(10):
+        """Wait until the user has ``count`` sockets on ``main``.
+
+        As long as tests/listening.py's WAIT: only a failing wait takes that long.
+        """
+        async with asyncio.timeout(30):
             while len(self.joined(user)) < count:
                 await asyncio.sleep(0.01)
 

@@ -35,6 +35,7 @@ from homeassistant.helpers.translation import async_get_translations
 from homeassistant.setup import async_setup_component
 
 from .conftest import settle
+from .listening import WAIT
 from .misskey_server import MisskeyServer
 
 pytestmark = pytest.mark.usefixtures("fast_authorization")
@@ -139,7 +140,7 @@ async def test_full_flow_by_callback(
         resp = await client.get(redirect.path_qs, headers={"Authorization": ""})
         assert resp.status == HTTPStatus.OK
         assert page_message("en", "authorization_page_allowed") in await resp.text()
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(WAIT):
             await progressed.wait()
 
     assert len(misskey.calls("auth/session/userkey")) == polls + 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 import logging
 
@@ -35,6 +34,7 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util import slugify
 
 from .conftest import authorize, settle
+from .listening import until
 from .misskey_server import MisskeyServer
 
 pytestmark = pytest.mark.usefixtures("fast_authorization")
@@ -409,6 +409,4 @@ async def test_unload_ends_a_post_waiting_out_a_rate_limit(
 
 async def until_called(misskey: MisskeyServer, endpoint: str) -> None:
     """Wait until the server received a call to ``endpoint``."""
-    async with asyncio.timeout(5):
-        while not misskey.calls(endpoint):
-            await asyncio.sleep(0.01)
+    await until(lambda: misskey.calls(endpoint))

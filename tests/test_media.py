@@ -42,6 +42,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.setup import async_setup_component
 
 from .conftest import authorize
+from .listening import WAIT
 from .misskey_server import MisskeyServer
 
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(300 * 1024)
@@ -867,7 +868,7 @@ async def download_faults(
         response.content_length = 10 * 65536
         await response.prepare(request)
         await response.write(b"\1" * 65536)
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(WAIT):
             await released.wait()
         return response
 
