@@ -27,7 +27,8 @@ from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
-from .misskey_server import AccessToken, App, MisskeyServer, User
+from .listening import until
+from .misskey_server import AccessToken, App, MisskeyServer, User, reserve_port
 
 
 @pytest.fixture(autouse=True)
@@ -48,6 +49,18 @@ async def misskey(socket_enabled: None, variant: str) -> AsyncGenerator[MisskeyS
     await server.start()
     yield server
     await server.close()
+
+
+@pytest.fixture
+def refused_port(socket_enabled: None) -> Generator[int]:
+    """Return a port on 127.0.0.1 where nothing listens, for the whole test.
+
+    A port found free and let go (pytest's unused_tcp_port) may be taken by
+    the next server anything on the machine starts; this one stays bound
+    (see reserve_port), so connections to it are refused until the test ends.
+    """
+    with reserve_port() as sock:
+        yield sock.getsockname()[1]
 
 
 @pytest.fixture
@@ -222,3 +235,23 @@ async def settle(hass: HomeAssistant) -> None:
         if not pending:
             return
         await asyncio.wait(pending)
+
+
+async def until_pool_closed(hass: HomeAssistant) -> None:
+    """Wait until Home Assistant's HTTP client saw its kept-alive connections end.
+
+    After MisskeyServer.go_down(): the next request then opens a connection,
+    which is refused (nothing was sent), as once a server has been down for a
+    while; not sent on a kept-alive connection whose end is still on its way.
+    """
+    connector = async_get_clientsession(hass).connector
+    assert connector is not None
+    await until(
+        lambda: (
+            not any(
+                protocol.is_connected()
+                for pooled in connector._conns.values()
+                for protocol, _ in pooled
+            )
+        )
+    )

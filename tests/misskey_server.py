@@ -23,6 +23,7 @@ import json
 import math
 import re
 import secrets
+import socket
 import string
 import time
 from typing import Any
@@ -179,6 +180,27 @@ REACTION_ACCEPTANCES = (
 )
 
 _ids = itertools.count(1)
+
+
+def reserve_port(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """Bind a socket to ``port`` (0: a free one) without listening, and return it.
+
+    While it is open, connections to the port are refused (nothing listens)
+    and no other socket of this or another program is given the port, as a
+    port closed and left free could be: a server started later on the same
+    machine would answer there. SO_REUSEADDR lets a server that means to
+    listen on the port bind it meanwhile.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
 
 # Where every anonymous call comes from: rate limits count them together.
 LOOPBACK = "127.0.0.1"
@@ -474,6 +496,8 @@ class MisskeyServer:
         self.user = self.add_user("alice", name="Alice", email="alice@example.invalid")
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
+        # While down: the port, kept so that nothing else listens there.
+        self._reserved: socket.socket | None = None
         self.closing = asyncio.Event()
         self.app = web.Application(client_max_size=1024**2)
         self.app.router.add_route("*", "/api/{endpoint:.+}", self._handle_api)
@@ -575,10 +599,16 @@ class MisskeyServer:
         return self.url
 
     async def go_down(self) -> None:
-        """Stop answering, as a server that restarts: sockets cut, port closed."""
+        """Stop answering, as a server that restarts: sockets cut, port closed.
+
+        The port stays reserved (see reserve_port) until come_back() or
+        close(): connections to it are refused, and no other server, of
+        this test run or of another program, can take it meanwhile.
+        """
         assert self._site is not None and self._runner is not None
         await self._site.stop()
         self._site = None
+        self._reserved = reserve_port(self._host, self.port)
         self.streams.drop()
         # Kept-alive HTTP connections die with the server too.
         server = self._runner.server
@@ -589,9 +619,21 @@ class MisskeyServer:
     async def come_back(self) -> None:
         """Listen again on the same port."""
         assert self._runner is not None
-        port = int(self.url.rsplit(":", 1)[1])
-        self._site = web.TCPSite(self._runner, self._host, port)
+        self._site = web.TCPSite(self._runner, self._host, self.port)
+        # Bound while the reservation still holds the port (both reuse it),
+        # so that there is no moment when another socket could take it.
         await self._site.start()
+        self._release_port()
+
+    @property
+    def port(self) -> int:
+        """Return the port the server listens on (or will again, when down)."""
+        return int(self.url.rsplit(":", 1)[1])
+
+    def _release_port(self) -> None:
+        if self._reserved is not None:
+            self._reserved.close()
+            self._reserved = None
 
     async def close(self) -> None:
         """Stop listening."""
@@ -600,6 +642,7 @@ class MisskeyServer:
             await self.streams.close()
             await self._runner.cleanup()
             self._runner = None
+        self._release_port()
 
     # --- what tests do as the user or the admin ---------------------------
 

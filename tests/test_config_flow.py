@@ -344,7 +344,8 @@ async def test_not_misskey_json(hass: HomeAssistant, misskey: MisskeyServer) -> 
 async def test_cannot_connect(hass: HomeAssistant, misskey: MisskeyServer) -> None:
     """Nothing listening gives cannot_connect."""
     url = misskey.url
-    await misskey.close()
+    # Down, its port kept: nothing else can answer there.
+    await misskey.go_down()
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )
@@ -388,10 +389,10 @@ async def test_no_scheme_and_no_https_says_type_http(
 
 @pytest.mark.parametrize("template", ["{}", "https://{}"])
 async def test_no_scheme_and_nothing_listening(
-    hass: HomeAssistant, socket_enabled: None, unused_tcp_port: int, template: str
+    hass: HomeAssistant, refused_port: int, template: str
 ) -> None:
     """Only an address typed without scheme gets the http:// hint."""
-    address = f"127.0.0.1:{unused_tcp_port}"
+    address = f"127.0.0.1:{refused_port}"
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USER}
     )

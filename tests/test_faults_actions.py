@@ -25,6 +25,7 @@ from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
+from .conftest import until_pool_closed
 from .misskey_server import MISSKEY, MISSKEY_13, MisskeyServer
 
 NOTES_CREATE = "notes/create"
@@ -143,6 +144,8 @@ async def test_fault(
         init_integration.runtime_data.coordinator.client.upload_timeout = 0.5
     if (armed := row.arm(misskey, endpoint)) is not None:
         await armed
+    if row.arm is go_down:
+        await until_pool_closed(hass)
     caplog.clear()
 
     if row.key is None:

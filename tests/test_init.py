@@ -123,7 +123,8 @@ async def test_unreachable_server_retries(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A server that is down at start-up is retried later, without an error in the log."""
-    await misskey.close()
+    # Down, its port kept: nothing else can answer there.
+    await misskey.go_down()
     mock_config_entry.add_to_hass(hass)
     with caplog.at_level(logging.DEBUG):
         assert not await hass.config_entries.async_setup(mock_config_entry.entry_id)

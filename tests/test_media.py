@@ -996,10 +996,10 @@ async def test_download_server_down(
     hass: HomeAssistant,
     misskey: MisskeyServer,
     init_integration: MockConfigEntry,
-    unused_tcp_port: int,
+    refused_port: int,
 ) -> None:
     """A URL nobody answers at is reported with the connection error."""
-    url = f"http://127.0.0.1:{unused_tcp_port}/files/photo.png"
+    url = f"http://127.0.0.1:{refused_port}/files/photo.png"
     hass.config.allowlist_external_urls = {url}
 
     with pytest.raises(HomeAssistantError) as err:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -21,6 +19,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 
+from .conftest import until_pool_closed
 from .misskey_server import MisskeyServer
 
 pytestmark = pytest.mark.usefixtures("init_integration")
@@ -191,9 +190,8 @@ async def test_cannot_connect(
     hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
 ) -> None:
     """A server that is down: the note was not posted, and the error says so."""
-    await misskey.close()
-    # Let the client see its kept-alive connection close.
-    await asyncio.sleep(0.1)
+    await misskey.go_down()
+    await until_pool_closed(hass)
     with pytest.raises(HomeAssistantError) as exc:
         await send_message(hass, init_integration, "Hi")
     assert exc.value.translation_key == "cannot_connect"
