@@ -27,7 +27,7 @@ from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
-from .listening import until
+from .listening import WAIT, until
 from .misskey_server import AccessToken, App, MisskeyServer, User, reserve_port
 
 
@@ -51,6 +51,12 @@ async def misskey(socket_enabled: None, variant: str) -> AsyncGenerator[MisskeyS
     await server.close()
 
 
+# How long a client waits for an answer in a test where the server hangs on
+# purpose. The test's other requests wait as long: a tenth of a second, which
+# a loaded machine sometimes takes, would make them fail too.
+HANG_TIMEOUT = 1.0
+
+
 @pytest.fixture
 def refused_port(socket_enabled: None) -> Generator[int]:
     """Return a port on 127.0.0.1 where nothing listens, for the whole test.
@@ -63,21 +69,40 @@ def refused_port(socket_enabled: None) -> Generator[int]:
         yield sock.getsockname()[1]
 
 
+# The heartbeat of tests that need a stalled socket noticed (stall_heartbeat):
+# a ping after 1 s of silence, given up 0.5 s later. Anything shorter gives up
+# healthy sockets on a loaded machine, where the event loop may not get to the
+# answer for a tenth of a second (both ends run in the test's one loop).
+STALL_HEARTBEAT = 1.0
+
+
 @pytest.fixture
 def fast_listener(misskey: MisskeyServer) -> Generator[None]:
-    """Reconnect, ping and poll in milliseconds; the server hints unread at once."""
+    """Reconnect and poll in milliseconds; the server hints unread at once.
+
+    Timeouts that end a healthy connection when missed stay long enough for
+    a loaded machine: no pings (a heartbeat longer than any test's silence,
+    see STALL_HEARTBEAT for tests of a stalled socket), and 2 s to connect.
+    """
     misskey.streams.unread_delay = 0.05
     misskey.streams.chat_delay = 0.05
     with patch.multiple(
         "custom_components.misskey.listener",
         RECONNECT_MIN_DELAY=0.05,
         RECONNECT_MAX_DELAY=0.2,
-        STREAM_HEARTBEAT=0.2,
-        STREAM_CONNECT_TIMEOUT=0.5,
+        STREAM_HEARTBEAT=30.0,
+        STREAM_CONNECT_TIMEOUT=2.0,
         RECONNECT_MAX_RETRY_AFTER=2.0,
         POLL_INTERVAL=timedelta(seconds=0.05),
         STREAM_RETRY_INTERVAL=timedelta(seconds=0.5),
     ):
+        yield
+
+
+@pytest.fixture
+def stall_heartbeat(fast_listener: None) -> Generator[None]:
+    """Ping after STALL_HEARTBEAT s of silence, so that a stalled socket is noticed."""
+    with patch("custom_components.misskey.listener.STREAM_HEARTBEAT", STALL_HEARTBEAT):
         yield
 
 
@@ -91,8 +116,17 @@ def bob(misskey: MisskeyServer) -> User:
 async def as_bob(
     hass: HomeAssistant, misskey: MisskeyServer, bob: User
 ) -> AsyncGenerator[MisskeyClient]:
-    """Return a client signed in as bob with his own token."""
-    return MisskeyClient(async_get_clientsession(hass), misskey.url, bob.native_token)
+    """Return a client signed in as bob with his own token.
+
+    It waits for answers as long as a test waits for anything (tests/listening.py's
+    WAIT), whatever timeout the test gives the account's own requests.
+    """
+    return MisskeyClient(
+        async_get_clientsession(hass),
+        misskey.url,
+        bob.native_token,
+        request_timeout=WAIT,
+    )
 
 
 @pytest.fixture

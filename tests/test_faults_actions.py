@@ -25,7 +25,7 @@ from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
 
-from .conftest import until_pool_closed
+from .conftest import HANG_TIMEOUT, until_pool_closed
 from .misskey_server import MISSKEY, MISSKEY_13, MisskeyServer
 
 NOTES_CREATE = "notes/create"
@@ -34,9 +34,9 @@ DRIVE_FILES_CREATE = "drive/files/create"
 
 @pytest.fixture(autouse=True)
 def fast_faults() -> Generator[None]:
-    """Give up on an unanswered request after 0.5 s; try a bare 429 again in 0.2 s."""
+    """Give up on an unanswered request after HANG_TIMEOUT; try a bare 429 again in 0.2 s."""
     with (
-        patch("custom_components.misskey.api.client.DEFAULT_TIMEOUT", 0.5),
+        patch("custom_components.misskey.api.client.DEFAULT_TIMEOUT", HANG_TIMEOUT),
         patch("custom_components.misskey.api.gate.PROBE_AFTER", (0.2, 0.4, 1)),
     ):
         yield
@@ -141,7 +141,7 @@ async def test_fault(
         picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(2048))
         hass.config.allowlist_external_dirs = {str(tmp_path)}
         data["media"] = [{"path": str(picture)}]
-        init_integration.runtime_data.coordinator.client.upload_timeout = 0.5
+        init_integration.runtime_data.coordinator.client.upload_timeout = HANG_TIMEOUT
     if (armed := row.arm(misskey, endpoint)) is not None:
         await armed
     if row.arm is go_down:

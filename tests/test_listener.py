@@ -303,6 +303,7 @@ async def test_refused_upgrade_falls_back_to_polling(
     await until(lambda: hass.states.get(streaming).state == STATE_ON)
 
 
+@pytest.mark.usefixtures("stall_heartbeat")
 async def test_stalled_connection_is_noticed(
     hass: HomeAssistant,
     misskey: MisskeyServer,
@@ -315,7 +316,7 @@ async def test_stalled_connection_is_noticed(
     (stalled,) = misskey.streams.joined(misskey.user)
     misskey.streams.stall()
     note = await post_as(as_bob, text="@alice while stalled")
-    # Pings every 0.2 s go unanswered: a new connection catches up.
+    # Pings after a second of silence go unanswered: a new connection catches up.
     await mentions.wait(1)
     assert mentions.note_ids() == [note["id"]]
     assert misskey.streams.joined(misskey.user) != [stalled]

@@ -41,7 +41,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.setup import async_setup_component
 
-from .conftest import authorize
+from .conftest import HANG_TIMEOUT, authorize
 from .listening import WAIT
 from .misskey_server import MisskeyServer
 
@@ -915,7 +915,7 @@ async def test_download_fails(
     error: str | None,
 ) -> None:
     """A download led away, cut off or stalled names the URL; nothing is kept."""
-    monkeypatch.setattr(media, "DOWNLOAD_TIMEOUT", 0.3)
+    monkeypatch.setattr(media, "DOWNLOAD_TIMEOUT", HANG_TIMEOUT)
 
     with pytest.raises(HomeAssistantError) as err:
         await _post(

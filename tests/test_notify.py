@@ -19,7 +19,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 
-from .conftest import until_pool_closed
+from .conftest import HANG_TIMEOUT, until_pool_closed
 from .misskey_server import MisskeyServer
 
 pytestmark = pytest.mark.usefixtures("init_integration")
@@ -159,7 +159,7 @@ async def test_failed_post_raises(
     exception: type[HomeAssistantError],
 ) -> None:
     """A failed post raises a translated error the automation sees, and is not retried."""
-    init_integration.runtime_data.coordinator.client.request_timeout = 0.3
+    init_integration.runtime_data.coordinator.client.request_timeout = HANG_TIMEOUT
     misskey.fail_next("notes/create", fault, **kwargs)
     with pytest.raises(exception) as exc:
         await send_message(hass, init_integration, "Hi")

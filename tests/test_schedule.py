@@ -20,6 +20,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.util import slugify
 
+from .conftest import HANG_TIMEOUT
 from .listening import until
 from .misskey_server import FIREFISH, FOUNDKEY, MISSKEY_13, SHARKEY, MisskeyServer
 
@@ -417,7 +418,7 @@ async def test_lost_answer_is_not_repeated(
     picture: Path,
 ) -> None:
     """The draft was made but the answer lost: said so, not sent again, files kept."""
-    init_integration.runtime_data.coordinator.client.request_timeout = 0.3
+    init_integration.runtime_data.coordinator.client.request_timeout = HANG_TIMEOUT
     misskey.fail_next("notes/drafts/create", "hang", delay=30, after=True)
     with pytest.raises(HomeAssistantError) as err:
         await post(hass, media=[{"path": str(picture)}], scheduled_at=LATER.isoformat())

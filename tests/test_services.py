@@ -18,6 +18,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 import homeassistant.util.dt as dt_util
 
+from .conftest import HANG_TIMEOUT
 from .misskey_server import MisskeyServer
 
 pytestmark = pytest.mark.usefixtures("init_integration")
@@ -395,7 +396,7 @@ async def test_unknown_outcome_is_not_retried(
     hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
 ) -> None:
     """The server posted but the answer was lost: no second note."""
-    init_integration.runtime_data.coordinator.client.request_timeout = 0.3
+    init_integration.runtime_data.coordinator.client.request_timeout = HANG_TIMEOUT
     misskey.fail_next("notes/create", "hang", delay=30, after=True)
     with pytest.raises(HomeAssistantError) as exc:
         await post(hass, init_integration, text="Maybe")
@@ -465,7 +466,7 @@ async def test_unknown_outcome_keeps_files(
     picture: Path,
 ) -> None:
     """A note that may exist keeps its files, so it is not left with broken ones."""
-    init_integration.runtime_data.coordinator.client.request_timeout = 0.3
+    init_integration.runtime_data.coordinator.client.request_timeout = HANG_TIMEOUT
     misskey.fail_next("notes/create", "hang", delay=30, after=True)
     with pytest.raises(HomeAssistantError) as exc:
         await post(hass, init_integration, media=[{"path": str(picture)}])
