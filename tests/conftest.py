@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Generator
 from datetime import timedelta
+from typing import Any
 from unittest.mock import patch
 
 import pytest
@@ -253,6 +254,15 @@ def stable_entry(misskey: MisskeyServer) -> MockConfigEntry:
     )
 
 
+def listener_tasks(hass: HomeAssistant) -> list[asyncio.Task[Any]]:
+    """Return the accounts' listeners that run (a background task each)."""
+    return [
+        task
+        for task in hass._background_tasks
+        if not task.done() and task.get_name().startswith(f"{DOMAIN} listener")
+    ]
+
+
 async def settle(hass: HomeAssistant) -> None:
     """Wait for every task, background ones too, but the accounts' listeners.
 
@@ -261,10 +271,11 @@ async def settle(hass: HomeAssistant) -> None:
     """
     while True:
         await hass.async_block_till_done()
+        listeners = listener_tasks(hass)
         pending = [
             task
             for task in hass._background_tasks
-            if not task.done() and not task.get_name().startswith(f"{DOMAIN} listener")
+            if not task.done() and task not in listeners
         ]
         if not pending:
             return

@@ -25,6 +25,7 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 import homeassistant.util.dt as dt_util
 
+from .conftest import listener_tasks
 from .listening import Events, entity_id, post_as, set_up, until
 from .misskey_server import MISSKEY, MISSKEY_13, SHARKEY, MisskeyServer, User
 
@@ -160,13 +161,16 @@ async def test_missed_while_dropped_arrive_once(
         await misskey.streams.wait_joined(misskey.user)
     await mentions.wait(4)
     live = await post_as(as_bob, text="@alice live")
-    await mentions.wait(5)
-    await asyncio.sleep(0.2)
+    # Events are heard in order: once a later one is, any repeat of those
+    # before it would have been too.
+    later = await post_as(as_bob, text="@alice later")
+    await mentions.wait(6)
 
     assert mentions.note_ids() == [
         first["id"],
         *(note["id"] for note in missed),
         live["id"],
+        later["id"],
     ]
     assert hass.states.get(streaming).state == STATE_ON
     # The catch-up left them unread.
@@ -200,10 +204,13 @@ async def test_restart_replays_nothing_old_and_loses_nothing_new(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     await mentions.wait(2)
-    await asyncio.sleep(0.2)
+    # Caught up oldest first, then live: once a later mention is heard, the
+    # catch-up is over.
+    later = await post_as(as_bob, text="@alice later")
+    await mentions.wait(3)
 
     # Nothing from before the first set-up, the old one skipped, the new one once.
-    assert mentions.note_ids() == [delivered["id"], new["id"]]
+    assert mentions.note_ids() == [delivered["id"], new["id"], later["id"]]
     assert before["id"] not in mentions.note_ids()
     assert old["id"] not in mentions.note_ids()
 
@@ -229,9 +236,11 @@ async def test_catch_up_window_from_options(
         await until(lambda: not misskey.streams.joined(misskey.user))
         await post_as(as_bob, text="@alice missed")
         await misskey.streams.wait_joined(misskey.user)
+    # Caught up (nothing, with a window of 0) before it counts as connected;
+    # what comes after is live, and is heard after anything caught up.
+    await until(lambda: entry.runtime_data.listener.connected)
     live = await post_as(as_bob, text="@alice live")
     await mentions.wait(1)
-    await asyncio.sleep(0.2)
     assert mentions.note_ids() == [live["id"]]
 
 
@@ -284,7 +293,9 @@ async def test_refused_upgrade_falls_back_to_polling(
 
     note = await post_as(as_bob, text="@alice are you there")
     await mentions.wait(1)
-    await asyncio.sleep(0.2)
+    # Two more polls answered after it was heard: neither repeats it.
+    polls = len(misskey.calls("i/notifications"))
+    await until(lambda: len(misskey.calls("i/notifications")) >= polls + 3)
     assert mentions.note_ids() == [note["id"]]
     assert all(c.body["markAsRead"] is False for c in misskey.calls("i/notifications"))
     streaming = entity_id(hass, mock_config_entry, "binary_sensor", "streaming")
@@ -439,6 +450,7 @@ async def test_waits_until_home_assistant_started(
 
     hass.set_state(CoreState.running)
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STARTED)
+    assert listener_tasks(hass)
     await misskey.streams.wait_joined(misskey.user)
     note = await post_as(as_bob, text="@alice hello")
     await mentions.wait(1)
