@@ -248,8 +248,10 @@ class ApiError(Exception):
         self.status = status or KIND_STATUS[kind]
         self.info = info
         self.headers = headers or {}
-        # For a 429: seconds until the limit lets a call through again.
+        # For a 429: seconds until the limit lets a call through again, and
+        # for the server's own limiter the moment itself (its clock).
         self.retry_after: float | None = None
+        self.free_at: float | None = None
 
 
 def invalid_param(param: str, reason: str) -> ApiError:
@@ -460,6 +462,9 @@ class MisskeyServer:
         self.requests: list[Request] = []
         self.faults: dict[str, deque[Fault]] = defaultdict(deque)
         self.rate_limits: dict[str, tuple[int, float]] = {}
+        # The limiters' clock (time.monotonic): a test may stop it, so that
+        # calls in a row count as made at once however slow the machine.
+        self.clock: Callable[[], float] = time.monotonic
         # Per endpoint and account: Misskey's last attempts, Sharkey's bucket.
         self._rate_hits: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self._buckets: dict[tuple[str, str], _Bucket] = defaultdict(_Bucket)
@@ -813,7 +818,9 @@ class MisskeyServer:
             else:
                 result = await handler(body, user)
         except ApiError as err:
-            if err.retry_after is not None:
+            if err.free_at is not None:
+                record.refused_until = err.free_at
+            elif err.retry_after is not None:
                 record.refused_until = time.monotonic() + err.retry_after
             err.headers = limit_headers | err.headers
             return self._error_response(err)
@@ -957,14 +964,16 @@ class MisskeyServer:
         calls, per = self.rate_limits[endpoint]
         if calls <= 0:
             # Nothing allowed (a role whose rate-limit factor shuts it).
-            raise self._rate_limit_error(per, clear=per)
+            err = self._rate_limit_error(per, clear=per)
+            err.free_at = self.clock() + per
+            raise err
         if self.variant == SHARKEY:
             return self._leaky_bucket(key, calls, per)
         # Misskey's limiter (the ``ratelimiter`` package) keeps the last
         # ``calls`` attempts, refused ones included, and refuses while all of
         # them are younger than ``per``.
         hits = self._rate_hits[key]
-        now = time.monotonic()
+        now = self.clock()
         while hits and now - hits[0] >= per:
             hits.popleft()
         full = len(hits) >= calls
@@ -972,7 +981,11 @@ class MisskeyServer:
         while len(hits) > calls:
             hits.popleft()
         if full:
-            raise self._rate_limit_error(hits[0] + per - now, total=calls)
+            err = self._rate_limit_error(hits[0] + per - now, total=calls)
+            # The very moment the limiter frees (not when the answer is made:
+            # a test compares it with when the next call arrived).
+            err.free_at = hits[0] + per
+            raise err
         return {}
 
     def _leaky_bucket(
@@ -984,7 +997,7 @@ class MisskeyServer:
         drip_size = max(round(calls / (duration / first_drip)), 1)
         drip = max(round(duration / (calls / drip_size)), 1)
         bucket = self._buckets[key]
-        now = time.monotonic() * 1000
+        now = self.clock() * 1000
         drips = math.floor((now - bucket.timestamp) / drip) * drip_size
         if (drained := min(drips, bucket.counter)) > 0:
             bucket.counter -= drained
@@ -1001,7 +1014,9 @@ class MisskeyServer:
         )
         clear_ms = math.ceil(bucket.counter / drip_size) * drip
         if blocked:
-            raise self._rate_limit_error(reset_ms / 1000, clear=clear_ms / 1000)
+            err = self._rate_limit_error(reset_ms / 1000, clear=clear_ms / 1000)
+            err.free_at = (now + reset_ms) / 1000
+            raise err
         return {
             "X-RateLimit-Clear": f"{clear_ms / 1000:.3f}",
             "X-RateLimit-Remaining": str(max(calls - bucket.counter, 0)),
