@@ -460,6 +460,8 @@ class MisskeyServer:
         self.files: dict[str, DriveFile] = {}
         self.channels: set[str] = set()
         self.requests: list[Request] = []
+        # Called with each API request as it arrives, before it is answered.
+        self.on_request: Callable[[Request], None] | None = None
         self.faults: dict[str, deque[Fault]] = defaultdict(deque)
         self.rate_limits: dict[str, tuple[int, float]] = {}
         # The limiters' clock (time.monotonic): a test may stop it, so that
@@ -790,6 +792,8 @@ class MisskeyServer:
             )
         record = Request(endpoint, body, dict(request.headers), parts, received)
         self.requests.append(record)
+        if self.on_request is not None:
+            self.on_request(record)
         fault = self.faults[endpoint].popleft() if self.faults[endpoint] else None
         if fault is not None and not fault.after:
             if fault.kind == "rate_limit":
