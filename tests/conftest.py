@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Generator
 from datetime import timedelta
+from typing import Any
 from unittest.mock import patch
 
 import pytest
@@ -27,7 +28,8 @@ from homeassistant.const import CONF_URL
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
-from .misskey_server import AccessToken, App, MisskeyServer, User
+from .listening import WAIT, until
+from .misskey_server import AccessToken, App, MisskeyServer, User, reserve_port
 
 
 @pytest.fixture(autouse=True)
@@ -50,21 +52,58 @@ async def misskey(socket_enabled: None, variant: str) -> AsyncGenerator[MisskeyS
     await server.close()
 
 
+# How long a client waits for an answer in a test where the server hangs on
+# purpose. The test's other requests wait as long: a tenth of a second, which
+# a loaded machine sometimes takes, would make them fail too.
+HANG_TIMEOUT = 1.0
+
+
+@pytest.fixture
+def refused_port(socket_enabled: None) -> Generator[int]:
+    """Return a port on 127.0.0.1 where nothing listens, for the whole test.
+
+    A port found free and let go (pytest's unused_tcp_port) may be taken by
+    the next server anything on the machine starts; this one stays bound
+    (see reserve_port), so connections to it are refused until the test ends.
+    """
+    with reserve_port() as sock:
+        yield sock.getsockname()[1]
+
+
+# The heartbeat of tests that need a stalled socket noticed (stall_heartbeat):
+# a ping after 1 s of silence, given up 0.5 s later. Anything shorter gives up
+# healthy sockets on a loaded machine, where the event loop may not get to the
+# answer for a tenth of a second (both ends run in the test's one loop).
+STALL_HEARTBEAT = 1.0
+
+
 @pytest.fixture
 def fast_listener(misskey: MisskeyServer) -> Generator[None]:
-    """Reconnect, ping and poll in milliseconds; the server hints unread at once."""
+    """Reconnect and poll in milliseconds; the server hints unread at once.
+
+    Timeouts that end a healthy connection when missed stay long enough for
+    a loaded machine: no pings (a heartbeat longer than any test's silence,
+    see STALL_HEARTBEAT for tests of a stalled socket), and 2 s to connect.
+    """
     misskey.streams.unread_delay = 0.05
     misskey.streams.chat_delay = 0.05
     with patch.multiple(
         "custom_components.misskey.listener",
         RECONNECT_MIN_DELAY=0.05,
         RECONNECT_MAX_DELAY=0.2,
-        STREAM_HEARTBEAT=0.2,
-        STREAM_CONNECT_TIMEOUT=0.5,
+        STREAM_HEARTBEAT=30.0,
+        STREAM_CONNECT_TIMEOUT=2.0,
         RECONNECT_MAX_RETRY_AFTER=2.0,
         POLL_INTERVAL=timedelta(seconds=0.05),
         STREAM_RETRY_INTERVAL=timedelta(seconds=0.5),
     ):
+        yield
+
+
+@pytest.fixture
+def stall_heartbeat(fast_listener: None) -> Generator[None]:
+    """Ping after STALL_HEARTBEAT s of silence, so that a stalled socket is noticed."""
+    with patch("custom_components.misskey.listener.STREAM_HEARTBEAT", STALL_HEARTBEAT):
         yield
 
 
@@ -78,8 +117,17 @@ def bob(misskey: MisskeyServer) -> User:
 async def as_bob(
     hass: HomeAssistant, misskey: MisskeyServer, bob: User
 ) -> AsyncGenerator[MisskeyClient]:
-    """Return a client signed in as bob with his own token."""
-    return MisskeyClient(async_get_clientsession(hass), misskey.url, bob.native_token)
+    """Return a client signed in as bob with his own token.
+
+    It waits for answers as long as a test waits for anything (tests/listening.py's
+    WAIT), whatever timeout the test gives the account's own requests.
+    """
+    return MisskeyClient(
+        async_get_clientsession(hass),
+        misskey.url,
+        bob.native_token,
+        request_timeout=WAIT,
+    )
 
 
 @pytest.fixture
@@ -148,9 +196,22 @@ def legacy_config_entry(misskey: MisskeyServer) -> MockConfigEntry:
 
 @pytest.fixture
 async def init_integration(
-    hass: HomeAssistant, mock_config_entry: MockConfigEntry
+    hass: HomeAssistant,
+    mock_config_entry: MockConfigEntry,
+    request: pytest.FixtureRequest,
 ) -> MockConfigEntry:
-    """Set up the integration with the account."""
+    """Set up the integration with the account.
+
+    In a test that moves the clock (freezer), the clock is frozen first. The
+    event loop's time then is freezegun's, which is not the real monotonic
+    clock: frozen under a running listener, every timer it had set (a
+    request's timeout, say) would fall due at once, and one that fell due as
+    the entry unloaded turned the unload's cancellation into a timeout, which
+    the listener survived; the unload then waited for it on a clock that
+    never moves (test_unload_leaves_nothing_behind hung now and then).
+    """
+    if "freezer" in request.fixturenames:
+        request.getfixturevalue("freezer")
     mock_config_entry.add_to_hass(hass)
     await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
@@ -193,6 +254,15 @@ def stable_entry(misskey: MisskeyServer) -> MockConfigEntry:
     )
 
 
+def listener_tasks(hass: HomeAssistant) -> list[asyncio.Task[Any]]:
+    """Return the accounts' listeners that run (a background task each)."""
+    return [
+        task
+        for task in hass._background_tasks
+        if not task.done() and task.get_name().startswith(f"{DOMAIN} listener")
+    ]
+
+
 async def settle(hass: HomeAssistant) -> None:
     """Wait for every task, background ones too, but the accounts' listeners.
 
@@ -201,11 +271,32 @@ async def settle(hass: HomeAssistant) -> None:
     """
     while True:
         await hass.async_block_till_done()
+        listeners = listener_tasks(hass)
         pending = [
             task
             for task in hass._background_tasks
-            if not task.done() and not task.get_name().startswith(f"{DOMAIN} listener")
+            if not task.done() and task not in listeners
         ]
         if not pending:
             return
         await asyncio.wait(pending)
+
+
+async def until_pool_closed(hass: HomeAssistant) -> None:
+    """Wait until Home Assistant's HTTP client saw its kept-alive connections end.
+
+    After MisskeyServer.go_down(): the next request then opens a connection,
+    which is refused (nothing was sent), as once a server has been down for a
+    while; not sent on a kept-alive connection whose end is still on its way.
+    """
+    connector = async_get_clientsession(hass).connector
+    assert connector is not None
+    await until(
+        lambda: (
+            not any(
+                protocol.is_connected()
+                for pooled in connector._conns.values()
+                for protocol, _ in pooled
+            )
+        )
+    )

@@ -16,8 +16,15 @@ from homeassistant.helpers import entity_registry as er
 
 from .misskey_server import MisskeyServer
 
+# How long a test waits for something that must happen. A wait that is met
+# returns at once, so this only bounds a failing one; it is generous because
+# on a loaded machine (two cores, a benchmark beside the tests) a reconnect, a
+# poll or a set-up can take seconds. It stays well below pytest-timeout's 60 s,
+# so that a condition never met fails at the line that waited for it.
+WAIT = 30.0
 
-async def until(predicate: Callable[[], Any], timeout: float = 5) -> None:
+
+async def until(predicate: Callable[[], Any], timeout: float = WAIT) -> None:
     """Wait until ``predicate()`` is true."""
     async with asyncio.timeout(timeout):
         while not predicate():

@@ -23,6 +23,7 @@ import json
 import math
 import re
 import secrets
+import socket
 import string
 import time
 from typing import Any
@@ -180,6 +181,27 @@ REACTION_ACCEPTANCES = (
 
 _ids = itertools.count(1)
 
+
+def reserve_port(host: str = "127.0.0.1", port: int = 0) -> socket.socket:
+    """Bind a socket to ``port`` (0: a free one) without listening, and return it.
+
+    While it is open, connections to the port are refused (nothing listens)
+    and no other socket of this or another program is given the port, as a
+    port closed and left free could be: a server started later on the same
+    machine would answer there. SO_REUSEADDR lets a server that means to
+    listen on the port bind it meanwhile.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 # Where every anonymous call comes from: rate limits count them together.
 LOOPBACK = "127.0.0.1"
 
@@ -226,8 +248,10 @@ class ApiError(Exception):
         self.status = status or KIND_STATUS[kind]
         self.info = info
         self.headers = headers or {}
-        # For a 429: seconds until the limit lets a call through again.
+        # For a 429: seconds until the limit lets a call through again, and
+        # for the server's own limiter the moment itself (its clock).
         self.retry_after: float | None = None
+        self.free_at: float | None = None
 
 
 def invalid_param(param: str, reason: str) -> ApiError:
@@ -436,8 +460,13 @@ class MisskeyServer:
         self.files: dict[str, DriveFile] = {}
         self.channels: set[str] = set()
         self.requests: list[Request] = []
+        # Called with each API request as it arrives, before it is answered.
+        self.on_request: Callable[[Request], None] | None = None
         self.faults: dict[str, deque[Fault]] = defaultdict(deque)
         self.rate_limits: dict[str, tuple[int, float]] = {}
+        # The limiters' clock (time.monotonic): a test may stop it, so that
+        # calls in a row count as made at once however slow the machine.
+        self.clock: Callable[[], float] = time.monotonic
         # Per endpoint and account: Misskey's last attempts, Sharkey's bucket.
         self._rate_hits: dict[tuple[str, str], deque[float]] = defaultdict(deque)
         self._buckets: dict[tuple[str, str], _Bucket] = defaultdict(_Bucket)
@@ -474,6 +503,8 @@ class MisskeyServer:
         self.user = self.add_user("alice", name="Alice", email="alice@example.invalid")
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
+        # While down: the port, kept so that nothing else listens there.
+        self._reserved: socket.socket | None = None
         self.closing = asyncio.Event()
         self.app = web.Application(client_max_size=1024**2)
         self.app.router.add_route("*", "/api/{endpoint:.+}", self._handle_api)
@@ -575,10 +606,16 @@ class MisskeyServer:
         return self.url
 
     async def go_down(self) -> None:
-        """Stop answering, as a server that restarts: sockets cut, port closed."""
+        """Stop answering, as a server that restarts: sockets cut, port closed.
+
+        The port stays reserved (see reserve_port) until come_back() or
+        close(): connections to it are refused, and no other server, of
+        this test run or of another program, can take it meanwhile.
+        """
         assert self._site is not None and self._runner is not None
         await self._site.stop()
         self._site = None
+        self._reserved = reserve_port(self._host, self.port)
         self.streams.drop()
         # Kept-alive HTTP connections die with the server too.
         server = self._runner.server
@@ -589,9 +626,21 @@ class MisskeyServer:
     async def come_back(self) -> None:
         """Listen again on the same port."""
         assert self._runner is not None
-        port = int(self.url.rsplit(":", 1)[1])
-        self._site = web.TCPSite(self._runner, self._host, port)
+        self._site = web.TCPSite(self._runner, self._host, self.port)
+        # Bound while the reservation still holds the port (both reuse it),
+        # so that there is no moment when another socket could take it.
         await self._site.start()
+        self._release_port()
+
+    @property
+    def port(self) -> int:
+        """Return the port the server listens on (or will again, when down)."""
+        return int(self.url.rsplit(":", 1)[1])
+
+    def _release_port(self) -> None:
+        if self._reserved is not None:
+            self._reserved.close()
+            self._reserved = None
 
     async def close(self) -> None:
         """Stop listening."""
@@ -600,6 +649,7 @@ class MisskeyServer:
             await self.streams.close()
             await self._runner.cleanup()
             self._runner = None
+        self._release_port()
 
     # --- what tests do as the user or the admin ---------------------------
 
@@ -742,6 +792,8 @@ class MisskeyServer:
             )
         record = Request(endpoint, body, dict(request.headers), parts, received)
         self.requests.append(record)
+        if self.on_request is not None:
+            self.on_request(record)
         fault = self.faults[endpoint].popleft() if self.faults[endpoint] else None
         if fault is not None and not fault.after:
             if fault.kind == "rate_limit":
@@ -770,7 +822,9 @@ class MisskeyServer:
             else:
                 result = await handler(body, user)
         except ApiError as err:
-            if err.retry_after is not None:
+            if err.free_at is not None:
+                record.refused_until = err.free_at
+            elif err.retry_after is not None:
                 record.refused_until = time.monotonic() + err.retry_after
             err.headers = limit_headers | err.headers
             return self._error_response(err)
@@ -914,14 +968,16 @@ class MisskeyServer:
         calls, per = self.rate_limits[endpoint]
         if calls <= 0:
             # Nothing allowed (a role whose rate-limit factor shuts it).
-            raise self._rate_limit_error(per, clear=per)
+            err = self._rate_limit_error(per, clear=per)
+            err.free_at = self.clock() + per
+            raise err
         if self.variant == SHARKEY:
             return self._leaky_bucket(key, calls, per)
         # Misskey's limiter (the ``ratelimiter`` package) keeps the last
         # ``calls`` attempts, refused ones included, and refuses while all of
         # them are younger than ``per``.
         hits = self._rate_hits[key]
-        now = time.monotonic()
+        now = self.clock()
         while hits and now - hits[0] >= per:
             hits.popleft()
         full = len(hits) >= calls
@@ -929,7 +985,11 @@ class MisskeyServer:
         while len(hits) > calls:
             hits.popleft()
         if full:
-            raise self._rate_limit_error(hits[0] + per - now, total=calls)
+            err = self._rate_limit_error(hits[0] + per - now, total=calls)
+            # The very moment the limiter frees (not when the answer is made:
+            # a test compares it with when the next call arrived).
+            err.free_at = hits[0] + per
+            raise err
         return {}
 
     def _leaky_bucket(
@@ -941,7 +1001,7 @@ class MisskeyServer:
         drip_size = max(round(calls / (duration / first_drip)), 1)
         drip = max(round(duration / (calls / drip_size)), 1)
         bucket = self._buckets[key]
-        now = time.monotonic() * 1000
+        now = self.clock() * 1000
         drips = math.floor((now - bucket.timestamp) / drip) * drip_size
         if (drained := min(drips, bucket.counter)) > 0:
             bucket.counter -= drained
@@ -958,7 +1018,9 @@ class MisskeyServer:
         )
         clear_ms = math.ceil(bucket.counter / drip_size) * drip
         if blocked:
-            raise self._rate_limit_error(reset_ms / 1000, clear=clear_ms / 1000)
+            err = self._rate_limit_error(reset_ms / 1000, clear=clear_ms / 1000)
+            err.free_at = (now + reset_ms) / 1000
+            raise err
         return {
             "X-RateLimit-Clear": f"{clear_ms / 1000:.3f}",
             "X-RateLimit-Remaining": str(max(calls - bucket.counter, 0)),

@@ -17,6 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass, field
+import itertools
 import json
 import time
 from typing import TYPE_CHECKING, Any
@@ -109,6 +110,10 @@ class StreamHub:
         self._open = asyncio.Event()
         self._open.set()
         self._tasks: set[asyncio.Task[None]] = set()
+        # While timers are held (hold_timers()): what later() was given, with
+        # when it would have run, until run_timers().
+        self.held: list[tuple[float, int, Callable[[], Any]]] | None = None
+        self._held_order = itertools.count()
 
     # --- what tests do ----------------------------------------------------
 
@@ -159,8 +164,11 @@ class StreamHub:
         ]
 
     async def wait_joined(self, user: User, count: int = 1) -> None:
-        """Wait until the user has ``count`` sockets on ``main``."""
-        async with asyncio.timeout(10):
+        """Wait until the user has ``count`` sockets on ``main``.
+
+        As long as tests/listening.py's WAIT: only a failing wait takes that long.
+        """
+        async with asyncio.timeout(30):
             while len(self.joined(user)) < count:
                 await asyncio.sleep(0.01)
 
@@ -327,8 +335,26 @@ class StreamHub:
                     }
                 )
 
+    def hold_timers(self) -> None:
+        """Keep what later() is given until run_timers(), however long its delay.
+
+        A test that must tell what comes at once from what comes seconds
+        later then does not depend on how fast the machine is.
+        """
+        self.held = []
+
+    async def run_timers(self) -> None:
+        """Run what later() held, in the order its delays would have; hold on."""
+        held, self.held = self.held or [], []
+        for _, _, event in sorted(held, key=lambda item: item[:2]):
+            await event()
+
     def later(self, delay: float, event: Callable[[], Any]) -> None:
         """Run a coroutine function after ``delay`` seconds, as Misskey's timers do."""
+        if self.held is not None:
+            when = asyncio.get_running_loop().time() + delay
+            self.held.append((when, next(self._held_order), event))
+            return
 
         async def run() -> None:
             await asyncio.sleep(delay)

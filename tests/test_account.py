@@ -25,6 +25,7 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 import homeassistant.util.dt as dt_util
 
+from .conftest import HANG_TIMEOUT
 from .misskey_server import FIREFISH, MISSKEY_13, SHARKEY, MisskeyServer, User
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(1000)
@@ -739,7 +740,7 @@ async def test_lost_answer_keeps_the_avatar(
     image_dir: Path,
 ) -> None:
     """When the answer is lost, the profile may show the image: it is kept."""
-    init_integration.runtime_data.coordinator.client.request_timeout = 0.3
+    init_integration.runtime_data.coordinator.client.request_timeout = HANG_TIMEOUT
     misskey.fail_next("i/update", "hang", delay=30, after=True)
     with pytest.raises(HomeAssistantError) as err:
         await call(

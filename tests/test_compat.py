@@ -7,7 +7,7 @@ work on all of them.
 
 from __future__ import annotations
 
-import asyncio
+import itertools
 
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -27,12 +27,18 @@ from homeassistant.helpers import entity_registry as er
 from homeassistant.util import slugify
 
 from .conftest import authorize, settle
-from .misskey_server import MISSKEY_13, SHARKEY, VARIANTS, MisskeyServer
+from .listening import until
+from .misskey_server import MISSKEY_13, SHARKEY, VARIANTS, MisskeyServer, Request
 
 pytestmark = [
     pytest.mark.usefixtures("fast_authorization"),
     pytest.mark.parametrize("variant", VARIANTS),
 ]
+
+
+def refused(requests: list[Request]) -> list[Request]:
+    """Return the requests the server answered with 429."""
+    return [r for r in requests if r.refused_until is not None]
 
 
 def reauth_flows(hass: HomeAssistant) -> list[str]:
@@ -55,8 +61,12 @@ async def test_set_up_and_post(
         result["flow_id"], {CONF_URL: misskey.url}
     )
     assert result["type"] is FlowResultType.EXTERNAL_STEP
-    # Let the poller ask a few times while the user reads the page.
-    await asyncio.sleep(0.1)
+    # The poller asks a few times while the user reads the page; Sharkey
+    # answers the third poll within a second with 429 (Retry-After: 1).
+    if variant == SHARKEY:
+        await until(lambda: refused(misskey.calls("auth/session/userkey")))
+    else:
+        await until(lambda: len(misskey.calls("auth/session/userkey")) >= 2)
     (session,) = misskey.pending_sessions()
     misskey.accept_session(session.token)
     await settle(hass)
@@ -66,12 +76,16 @@ async def test_set_up_and_post(
     await hass.async_block_till_done()
     assert entry.state is ConfigEntryState.LOADED
 
-    polls = len(misskey.calls("auth/session/userkey"))
+    polls = misskey.calls("auth/session/userkey")
+    assert len(polls) >= 3
     if variant == SHARKEY:
-        # 400, 400, 429 (Retry-After: 1); the poller waited, then succeeded.
-        assert 3 <= polls <= 5
-    else:
-        assert polls >= 3
+        # 400, 400, 429 (Retry-After: 1); the poller waited, then succeeded:
+        # no poll before the moment a 429 named, one poll after the last 429.
+        (*_, last_refused) = refused(polls)
+        assert polls[-2] is last_refused
+        for before, after in itertools.pairwise(polls):
+            if before.refused_until is not None:
+                assert after.at >= before.refused_until
 
     entity_id = er.async_get(hass).async_get_entity_id(
         NOTIFY_DOMAIN, DOMAIN, f"{entry.unique_id}_notify"

@@ -2,7 +2,8 @@
 
 Nothing here starts Home Assistant: the port check comes before anything starts,
 so a refused run ends within a second. The ports are ones the tests bind
-themselves, passed with --port and --demo-port.
+themselves, passed with --port and --demo-port; a free one is kept bound
+without listening (conftest's refused_port), so that no other program takes it.
 """
 
 from __future__ import annotations
@@ -32,14 +33,6 @@ def listening(socket_enabled: None) -> Iterator[list[int]]:
     yield [sock.getsockname()[1] for sock in sockets]
     for sock in sockets:
         sock.close()
-
-
-@pytest.fixture
-def free_port(socket_enabled: None) -> int:
-    """Return a port nothing listens on."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def config_state() -> str:
@@ -82,11 +75,11 @@ def test_both_ports_taken(listening: list[int]) -> None:
     assert config_state() == before
 
 
-def test_demo_port_taken(listening: list[int], free_port: int) -> None:
+def test_demo_port_taken(listening: list[int], refused_port: int) -> None:
     """Only the demo server's port in use: the line names it and its option."""
     demo_port = listening[0]
 
-    result = develop(f"--port={free_port}", f"--demo-port={demo_port}")
+    result = develop(f"--port={refused_port}", f"--demo-port={demo_port}")
 
     assert result.returncode == 1
     (line,) = result.stderr.splitlines()
@@ -158,9 +151,9 @@ def test_demo_server_on_a_taken_port(listening: list[int]) -> None:
     assert line.startswith(f"Demo Misskey: cannot listen on 127.0.0.1:{listening[0]}: ")
 
 
-def test_demo_server_says_where_it_listens(free_port: int) -> None:
+def test_demo_server_says_where_it_listens(refused_port: int) -> None:
     """The demo server's one line names the address it really listens on."""
-    process = demo_server(free_port)
+    process = demo_server(refused_port)
     try:
         assert process.stdout is not None
         line = process.stdout.readline()
@@ -169,6 +162,6 @@ def test_demo_server_says_where_it_listens(free_port: int) -> None:
         process.communicate(timeout=30)
 
     assert line.startswith(
-        f"Demo Misskey on http://127.0.0.1:{free_port} — enter that URL"
+        f"Demo Misskey on http://127.0.0.1:{refused_port} — enter that URL"
     )
     assert process.returncode == 0

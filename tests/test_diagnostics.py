@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 
 from pytest_homeassistant_custom_component.common import MockConfigEntry
@@ -19,6 +18,7 @@ from homeassistant.components.diagnostics import REDACTED
 from homeassistant.core import HomeAssistant
 from homeassistant.setup import async_setup_component
 
+from .listening import until
 from .misskey_server import MisskeyServer
 
 
@@ -48,9 +48,7 @@ async def test_diagnostics(
     assert await hass.config_entries.async_setup(stable_entry.entry_id)
     await hass.async_block_till_done()
     await misskey.streams.wait_joined(misskey.user)
-    async with asyncio.timeout(5):
-        while not stable_entry.runtime_data.listener.connected:
-            await asyncio.sleep(0.01)
+    await until(lambda: stable_entry.runtime_data.listener.connected)
 
     diagnostics = await get_diagnostics_for_config_entry(
         hass, hass_client, stable_entry

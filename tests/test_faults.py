@@ -42,6 +42,7 @@ from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.const import STATE_OFF, STATE_ON, STATE_UNAVAILABLE
 from homeassistant.core import HomeAssistant
 
+from .conftest import HANG_TIMEOUT
 from .listening import Events, entity_id, post_as, set_up, until
 from .misskey_server import ERROR_IDS, MisskeyServer
 from .misskey_stream import StreamHub, UpgradeFault
@@ -55,8 +56,8 @@ OVERSIZED = '{"type":"channel","body":{"x":"' + "x" * (4 * 1024 * 1024) + '"}}'
 
 @pytest.fixture
 def fast_requests() -> Generator[None]:
-    """Give up on an unanswered request after 0.5 s, not 10 s."""
-    with patch("custom_components.misskey.api.transport.DEFAULT_TIMEOUT", 0.5):
+    """Give up on an unanswered request after HANG_TIMEOUT (1 s), not 10 s."""
+    with patch("custom_components.misskey.api.transport.DEFAULT_TIMEOUT", HANG_TIMEOUT):
         yield
 
 
@@ -292,9 +293,13 @@ async def test_fault(
     mock_config_entry: MockConfigEntry,
     as_bob: MisskeyClient,
     caplog: pytest.LogCaptureFixture,
+    request: pytest.FixtureRequest,
     row: Row,
 ) -> None:
     """The fault ends as the row says, with one warning at most and no traceback."""
+    if row.strike is stall:
+        # Only pings notice a stalled socket.
+        request.getfixturevalue("stall_heartbeat")
     if row.state == "polling":
         misskey.streams.refuse_status = 404
         mock_config_entry.add_to_hass(hass)

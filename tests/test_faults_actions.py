@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 from unittest.mock import patch
 
-import aiohttp
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -25,8 +24,8 @@ from custom_components.misskey.const import DOMAIN, SERVICE_POST
 from homeassistant.config_entries import SOURCE_REAUTH
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 
+from .conftest import HANG_TIMEOUT, until_pool_closed
 from .misskey_server import MISSKEY, MISSKEY_13, MisskeyServer
 
 NOTES_CREATE = "notes/create"
@@ -35,9 +34,9 @@ DRIVE_FILES_CREATE = "drive/files/create"
 
 @pytest.fixture(autouse=True)
 def fast_faults() -> Generator[None]:
-    """Give up on an unanswered request after 0.5 s; try a bare 429 again in 0.2 s."""
+    """Give up on an unanswered request after HANG_TIMEOUT; try a bare 429 again in 0.2 s."""
     with (
-        patch("custom_components.misskey.api.transport.DEFAULT_TIMEOUT", 0.5),
+        patch("custom_components.misskey.api.transport.DEFAULT_TIMEOUT", HANG_TIMEOUT),
         patch("custom_components.misskey.api.gate.PROBE_AFTER", (0.2, 0.4, 1)),
     ):
         yield
@@ -70,17 +69,6 @@ def suspend(server: MisskeyServer, endpoint: str) -> None:
 async def go_down(server: MisskeyServer, endpoint: str) -> None:
     """Stop the server (a while ago: the client's kept-alive connections are gone)."""
     await server.go_down()
-
-
-async def _until_refused(session: aiohttp.ClientSession, url: str) -> None:
-    """Wait until a request to ``url`` finds the port closed."""
-    while True:
-        try:
-            await session.post(f"{url}/api/meta")
-        except aiohttp.ClientConnectorError:
-            return
-        except aiohttp.ClientError:
-            continue
 
 
 @dataclass(frozen=True)
@@ -153,11 +141,11 @@ async def test_fault(
         picture.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(2048))
         hass.config.allowlist_external_dirs = {str(tmp_path)}
         data["media"] = [{"path": str(picture)}]
-        init_integration.runtime_data.coordinator.client.upload_timeout = 0.5
+        init_integration.runtime_data.coordinator.client.upload_timeout = HANG_TIMEOUT
     if (armed := row.arm(misskey, endpoint)) is not None:
         await armed
     if row.arm is go_down:
-        await _until_refused(async_get_clientsession(hass), misskey.url)
+        await until_pool_closed(hass)
     caplog.clear()
 
     if row.key is None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator
 import logging
 
@@ -35,6 +34,7 @@ from homeassistant.setup import async_setup_component
 from homeassistant.util import slugify
 
 from .conftest import authorize, settle
+from .listening import until
 from .misskey_server import MisskeyServer
 
 pytestmark = pytest.mark.usefixtures("fast_authorization")
@@ -123,7 +123,8 @@ async def test_unreachable_server_retries(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A server that is down at start-up is retried later, without an error in the log."""
-    await misskey.close()
+    # Down, its port kept: nothing else can answer there.
+    await misskey.go_down()
     mock_config_entry.add_to_hass(hass)
     with caplog.at_level(logging.DEBUG):
         assert not await hass.config_entries.async_setup(mock_config_entry.entry_id)
@@ -409,6 +410,4 @@ async def test_unload_ends_a_post_waiting_out_a_rate_limit(
 
 async def until_called(misskey: MisskeyServer, endpoint: str) -> None:
     """Wait until the server received a call to ``endpoint``."""
-    async with asyncio.timeout(5):
-        while not misskey.calls(endpoint):
-            await asyncio.sleep(0.01)
+    await until(lambda: misskey.calls(endpoint))

@@ -5,13 +5,20 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime, timedelta
 import logging
+from typing import Any
 from unittest.mock import patch
 
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.misskey.api import MisskeyClient
-from custom_components.misskey.const import CONF_CATCH_UP_WINDOW, CONF_LISTEN, DOMAIN
+from custom_components.misskey.const import (
+    CONF_CATCH_UP_WINDOW,
+    CONF_CREDENTIAL,
+    CONF_LISTEN,
+    DOMAIN,
+)
+from custom_components.misskey.listener import listener_store
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import (
     EVENT_HOMEASSISTANT_STARTED,
@@ -23,10 +30,12 @@ from homeassistant.core import CoreState, HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.setup import async_setup_component
 import homeassistant.util.dt as dt_util
 
+from .conftest import listener_tasks
 from .listening import Events, entity_id, post_as, set_up, until
-from .misskey_server import MISSKEY, MISSKEY_13, SHARKEY, MisskeyServer, User
+from .misskey_server import MISSKEY, MISSKEY_13, SHARKEY, MisskeyServer, Request, User
 
 pytestmark = pytest.mark.usefixtures("fast_listener")
 
@@ -160,13 +169,16 @@ async def test_missed_while_dropped_arrive_once(
         await misskey.streams.wait_joined(misskey.user)
     await mentions.wait(4)
     live = await post_as(as_bob, text="@alice live")
-    await mentions.wait(5)
-    await asyncio.sleep(0.2)
+    # Events are heard in order: once a later one is, any repeat of those
+    # before it would have been too.
+    later = await post_as(as_bob, text="@alice later")
+    await mentions.wait(6)
 
     assert mentions.note_ids() == [
         first["id"],
         *(note["id"] for note in missed),
         live["id"],
+        later["id"],
     ]
     assert hass.states.get(streaming).state == STATE_ON
     # The catch-up left them unread.
@@ -200,12 +212,69 @@ async def test_restart_replays_nothing_old_and_loses_nothing_new(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     await mentions.wait(2)
-    await asyncio.sleep(0.2)
+    # Caught up oldest first, then live: once a later mention is heard, the
+    # catch-up is over.
+    later = await post_as(as_bob, text="@alice later")
+    await mentions.wait(3)
 
     # Nothing from before the first set-up, the old one skipped, the new one once.
-    assert mentions.note_ids() == [delivered["id"], new["id"]]
+    assert mentions.note_ids() == [delivered["id"], new["id"], later["id"]]
     assert before["id"] not in mentions.note_ids()
     assert old["id"] not in mentions.note_ids()
+
+
+async def test_record_written_before_the_event_is_acted_on(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    as_bob: MisskeyClient,
+    hass_storage: dict[str, Any],
+) -> None:
+    """An automation's answer reaches Misskey only after the event was written down.
+
+    What is written down does not fire again after a power cut
+    (tests/e2e/test_power_cut.py, where the disk decides when it is done).
+    """
+    await set_up(hass, misskey, mock_config_entry)
+    mentions = entity_id(hass, mock_config_entry, "event", "mentions")
+    key = listener_store(hass, mock_config_entry.entry_id).key
+    written: list[str | None] = []
+
+    def answered(request: Request) -> None:
+        # The account's own note (bob's mention comes with bob's token).
+        if (
+            request.endpoint == "notes/create"
+            and request.body.get("i") == (mock_config_entry.data[CONF_CREDENTIAL])
+        ):
+            written.append(hass_storage[key]["data"]["last_notification_id"])
+
+    misskey.on_request = answered
+    assert await async_setup_component(
+        hass,
+        "automation",
+        {
+            "automation": {
+                "mode": "queued",
+                "triggers": {
+                    "trigger": "state",
+                    "entity_id": mentions,
+                    "not_from": STATE_UNAVAILABLE,
+                    "not_to": STATE_UNAVAILABLE,
+                },
+                "actions": {
+                    "action": f"{DOMAIN}.post",
+                    "data": {
+                        "config_entry_id": mock_config_entry.entry_id,
+                        "text": "Done",
+                    },
+                },
+            }
+        },
+    )
+    await post_as(as_bob, text="@alice lights off")
+    await until(lambda: written)
+    (notification,) = misskey.streams.notifications[misskey.user.id]
+    assert written == [notification["id"]]
 
 
 async def test_catch_up_window_from_options(
@@ -229,9 +298,11 @@ async def test_catch_up_window_from_options(
         await until(lambda: not misskey.streams.joined(misskey.user))
         await post_as(as_bob, text="@alice missed")
         await misskey.streams.wait_joined(misskey.user)
+    # Caught up (nothing, with a window of 0) before it counts as connected;
+    # what comes after is live, and is heard after anything caught up.
+    await until(lambda: entry.runtime_data.listener.connected)
     live = await post_as(as_bob, text="@alice live")
     await mentions.wait(1)
-    await asyncio.sleep(0.2)
     assert mentions.note_ids() == [live["id"]]
 
 
@@ -284,7 +355,9 @@ async def test_refused_upgrade_falls_back_to_polling(
 
     note = await post_as(as_bob, text="@alice are you there")
     await mentions.wait(1)
-    await asyncio.sleep(0.2)
+    # Two more polls answered after it was heard: neither repeats it.
+    polls = len(misskey.calls("i/notifications"))
+    await until(lambda: len(misskey.calls("i/notifications")) >= polls + 3)
     assert mentions.note_ids() == [note["id"]]
     assert all(c.body["markAsRead"] is False for c in misskey.calls("i/notifications"))
     streaming = entity_id(hass, mock_config_entry, "binary_sensor", "streaming")
@@ -303,6 +376,7 @@ async def test_refused_upgrade_falls_back_to_polling(
     await until(lambda: hass.states.get(streaming).state == STATE_ON)
 
 
+@pytest.mark.usefixtures("stall_heartbeat")
 async def test_stalled_connection_is_noticed(
     hass: HomeAssistant,
     misskey: MisskeyServer,
@@ -315,7 +389,7 @@ async def test_stalled_connection_is_noticed(
     (stalled,) = misskey.streams.joined(misskey.user)
     misskey.streams.stall()
     note = await post_as(as_bob, text="@alice while stalled")
-    # Pings every 0.2 s go unanswered: a new connection catches up.
+    # Pings after a second of silence go unanswered: a new connection catches up.
     await mentions.wait(1)
     assert mentions.note_ids() == [note["id"]]
     assert misskey.streams.joined(misskey.user) != [stalled]
@@ -335,7 +409,10 @@ async def test_server_down_logs_once(
     caplog.set_level(logging.INFO, "custom_components.misskey")
     await misskey.go_down()
     upgrades = misskey.streams.upgrades
-    await asyncio.sleep(1)
+    listener = mock_config_entry.runtime_data.listener
+    # Several tries fail while it is down; they make one warning.
+    tries = listener.reconnects
+    await until(lambda: listener.reconnects >= tries + 5)
     assert misskey.streams.upgrades == upgrades  # none reached it while down
     await misskey.come_back()
     await until(lambda: mock_config_entry.runtime_data.listener.connected)
@@ -433,11 +510,13 @@ async def test_waits_until_home_assistant_started(
     assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
     await hass.async_block_till_done()
     mentions = Events(hass, entity_id(hass, mock_config_entry, "event", "mentions"))
-    await asyncio.sleep(0.2)
-    assert not misskey.streams.connections
+    # Everything the set-up started has run: the listener has not.
+    assert not listener_tasks(hass)
+    assert not misskey.streams.upgrades
 
     hass.set_state(CoreState.running)
     hass.bus.async_fire(EVENT_HOMEASSISTANT_STARTED)
+    assert listener_tasks(hass)
     await misskey.streams.wait_joined(misskey.user)
     note = await post_as(as_bob, text="@alice hello")
     await mentions.wait(1)

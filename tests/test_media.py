@@ -41,7 +41,8 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.setup import async_setup_component
 
-from .conftest import authorize
+from .conftest import HANG_TIMEOUT, authorize
+from .listening import WAIT
 from .misskey_server import MisskeyServer
 
 PNG = b"\x89PNG\r\n\x1a\n" + os.urandom(300 * 1024)
@@ -873,7 +874,7 @@ async def download_faults(
         response.content_length = 10 * 65536
         await response.prepare(request)
         await response.write(b"\1" * 65536)
-        async with asyncio.timeout(5):
+        async with asyncio.timeout(WAIT):
             await released.wait()
         return response
 
@@ -920,7 +921,7 @@ async def test_download_fails(
     error: str | None,
 ) -> None:
     """A download led away, cut off or stalled names the URL; nothing is kept."""
-    monkeypatch.setattr(media, "DOWNLOAD_TIMEOUT", 0.3)
+    monkeypatch.setattr(media, "DOWNLOAD_TIMEOUT", HANG_TIMEOUT)
 
     with pytest.raises(HomeAssistantError) as err:
         await _post(
@@ -1001,10 +1002,10 @@ async def test_download_server_down(
     hass: HomeAssistant,
     misskey: MisskeyServer,
     init_integration: MockConfigEntry,
-    unused_tcp_port: int,
+    refused_port: int,
 ) -> None:
     """A URL nobody answers at is reported with the connection error."""
-    url = f"http://127.0.0.1:{unused_tcp_port}/files/photo.png"
+    url = f"http://127.0.0.1:{refused_port}/files/photo.png"
     hass.config.allowlist_external_urls = {url}
 
     with pytest.raises(HomeAssistantError) as err:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
@@ -21,6 +19,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 
+from .conftest import HANG_TIMEOUT, until_pool_closed
 from .misskey_server import MisskeyServer
 
 pytestmark = pytest.mark.usefixtures("init_integration")
@@ -160,7 +159,7 @@ async def test_failed_post_raises(
     exception: type[HomeAssistantError],
 ) -> None:
     """A failed post raises a translated error the automation sees, and is not retried."""
-    init_integration.runtime_data.coordinator.client.request_timeout = 0.3
+    init_integration.runtime_data.coordinator.client.request_timeout = HANG_TIMEOUT
     misskey.fail_next("notes/create", fault, **kwargs)
     with pytest.raises(exception) as exc:
         await send_message(hass, init_integration, "Hi")
@@ -191,9 +190,8 @@ async def test_cannot_connect(
     hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
 ) -> None:
     """A server that is down: the note was not posted, and the error says so."""
-    await misskey.close()
-    # Let the client see its kept-alive connection close.
-    await asyncio.sleep(0.1)
+    await misskey.go_down()
+    await until_pool_closed(hass)
     with pytest.raises(HomeAssistantError) as exc:
         await send_message(hass, init_integration, "Hi")
     assert exc.value.translation_key == "cannot_connect"

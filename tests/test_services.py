@@ -18,6 +18,7 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 import homeassistant.util.dt as dt_util
 
+from .conftest import HANG_TIMEOUT
 from .misskey_server import MisskeyServer
 
 pytestmark = pytest.mark.usefixtures("init_integration")
@@ -357,7 +358,9 @@ async def test_burst_waits_for_the_limit(
     hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
 ) -> None:
     """Notes posted at once past the limit all go, once each, without a stampede."""
-    misskey.limit("notes/create", 2, 0.2)
+    # A window far longer than the first calls take to arrive, even on a
+    # loaded machine: they overrun it.
+    misskey.limit("notes/create", 2, 1)
     await asyncio.gather(
         *(post(hass, init_integration, text=f"Note {n}") for n in range(6))
     )
@@ -395,7 +398,7 @@ async def test_unknown_outcome_is_not_retried(
     hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
 ) -> None:
     """The server posted but the answer was lost: no second note."""
-    init_integration.runtime_data.coordinator.client.request_timeout = 0.3
+    init_integration.runtime_data.coordinator.client.request_timeout = HANG_TIMEOUT
     misskey.fail_next("notes/create", "hang", delay=30, after=True)
     with pytest.raises(HomeAssistantError) as exc:
         await post(hass, init_integration, text="Maybe")
@@ -465,7 +468,7 @@ async def test_unknown_outcome_keeps_files(
     picture: Path,
 ) -> None:
     """A note that may exist keeps its files, so it is not left with broken ones."""
-    init_integration.runtime_data.coordinator.client.request_timeout = 0.3
+    init_integration.runtime_data.coordinator.client.request_timeout = HANG_TIMEOUT
     misskey.fail_next("notes/create", "hang", delay=30, after=True)
     with pytest.raises(HomeAssistantError) as exc:
         await post(hass, init_integration, media=[{"path": str(picture)}])

@@ -19,7 +19,7 @@ from custom_components.misskey.api import (
     StreamEvent,
 )
 
-from .conftest import authorize
+from .conftest import STALL_HEARTBEAT, authorize
 from .misskey_server import MISSKEY, MISSKEY_13, SHARKEY, MisskeyServer
 
 
@@ -31,11 +31,25 @@ async def session(socket_enabled: None) -> AsyncGenerator[aiohttp.ClientSession]
 
 
 def stream(
-    session: aiohttp.ClientSession, misskey: MisskeyServer, credential: str
+    session: aiohttp.ClientSession,
+    misskey: MisskeyServer,
+    credential: str,
+    *,
+    heartbeat: float = 30,
+    connect_timeout: float = 10,
 ) -> MisskeyStream:
-    """Return a stream with short timeouts."""
+    """Return a stream; short timeouts only where a test wants them to end it.
+
+    A healthy connection must not be given up because a loaded machine was
+    slow to answer: no pings (a heartbeat longer than any test here) and ten
+    seconds to connect, unless a test says otherwise.
+    """
     return MisskeyStream(
-        session, misskey.url, credential, heartbeat=0.2, connect_timeout=1
+        session,
+        misskey.url,
+        credential,
+        heartbeat=heartbeat,
+        connect_timeout=connect_timeout,
     )
 
 
@@ -89,7 +103,7 @@ async def test_misskey_12_never_answers_a_refused_credential(
     credential = authorize(misskey)
     misskey.revoke()
     with pytest.raises(MisskeyTimeoutError) as err:
-        await stream(session, misskey, credential).connect()
+        await stream(session, misskey, credential, connect_timeout=0.5).connect()
     assert credential not in str(err.value)
 
 
@@ -148,7 +162,7 @@ async def test_stalled_socket_ends_the_events(
     misskey: MisskeyServer, session: aiohttp.ClientSession
 ) -> None:
     """A socket that answers no ping is given up after 1.5 heartbeats."""
-    client = stream(session, misskey, authorize(misskey))
+    client = stream(session, misskey, authorize(misskey), heartbeat=0.2)
     await client.connect()
     misskey.streams.stall()
     with pytest.raises(MisskeyTimeoutError):
@@ -159,12 +173,14 @@ async def test_idle_socket_stays(
     misskey: MisskeyServer, session: aiohttp.ClientSession
 ) -> None:
     """A healthy socket with nothing to say answers pings and stays open."""
-    client = stream(session, misskey, authorize(misskey))
+    # Each ping may wait half a second for its answer, far longer than a
+    # loaded machine takes (a shorter heartbeat gave up healthy sockets).
+    client = stream(session, misskey, authorize(misskey), heartbeat=STALL_HEARTBEAT)
     await client.connect()
     events = client.events()
-    # Several heartbeats of silence, then an event.
+    # Two and a half heartbeats of silence (two pings answered), then an event.
     misskey.streams.later(
-        1.0,
+        2.5 * STALL_HEARTBEAT,
         lambda: misskey.streams.publish_main(misskey.user.id, "meUpdated", {}),
     )
     assert await anext(events) == StreamEvent("meUpdated", {})

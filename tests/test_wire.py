@@ -9,11 +9,10 @@ test server must give the same.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, Awaitable, Callable
+import itertools
 import json
 from pathlib import Path
-import time
 from typing import Any
 
 import aiohttp
@@ -21,12 +20,12 @@ import pytest
 
 from custom_components.misskey.api import MisskeyClient
 
+from .listening import WAIT
 from .misskey_server import MISSKEY, MISSKEY_13, SHARKEY, MisskeyServer, User
 
 REAL = json.loads(
     (Path(__file__).parent / "fixtures" / "real_main_channel.json").read_text()
 )
-DELAY = 0.15
 
 type Action = Callable[[MisskeyServer, "Users"], Awaitable[None]]
 
@@ -159,9 +158,12 @@ async def frames_of(
     users: Users,
     action: Action,
 ) -> list[list[Any]]:
-    """Return [delayed, event, notification type, fields] of what main sent bob."""
-    server.streams.unread_delay = DELAY
-    server.streams.chat_delay = DELAY
+    """Return [delayed, event, notification type, fields] of what main sent bob.
+
+    Delayed: sent by one of the server's timers (seconds later on a real
+    server), which the test holds (StreamHub.hold_timers) and then runs.
+    """
+    markers = itertools.count()
     async with session.ws_connect(
         f"{server.url.replace('http', 'ws')}/streaming?i={users.bob.native_token}"
     ) as ws:
@@ -172,34 +174,41 @@ async def frames_of(
             }
         )
         assert (await ws.receive_json())["type"] == "connected"
-        started = time.monotonic()
+
+        async def read(delayed: bool) -> list[list[Any]]:
+            """Read what bob was sent until a marker sent after it (in order)."""
+            marker = {"type": "marker", "body": next(markers)}
+            await server.streams.send_raw(users.bob, json.dumps(marker))
+            frames: list[list[Any]] = []
+            while (message := await ws.receive_json(timeout=WAIT)) != marker:
+                if message["type"] != "channel":
+                    continue
+                event, body = message["body"]["type"], message["body"]["body"]
+                if isinstance(body, dict) and body.get("userId") == users.bob.id:
+                    # Bob's own setup notes make no events for him; a safety net.
+                    continue
+                kind = (
+                    body.get("type")
+                    if event in ("notification", "unreadNotification")
+                    else None
+                )
+                frames.append(
+                    [
+                        delayed,
+                        event,
+                        kind,
+                        sorted(body) if event == "notification" else None,
+                    ]
+                )
+            return frames
+
         await action(server, users)
-        acted = time.monotonic()
-        frames: list[list[Any]] = []
-        while True:
-            try:
-                message = await ws.receive_json(timeout=DELAY * 2)
-            except TimeoutError:
-                return frames
-            if message["type"] != "channel":
-                continue
-            event, body = message["body"]["type"], message["body"]["body"]
-            if isinstance(body, dict) and body.get("userId") == users.bob.id:
-                # Bob's own setup notes make no events for him; a safety net.
-                continue
-            kind = (
-                body.get("type")
-                if event in ("notification", "unreadNotification")
-                else None
-            )
-            frames.append(
-                [
-                    time.monotonic() - max(started, acted) >= DELAY * 0.8,
-                    event,
-                    kind,
-                    sorted(body) if event == "notification" else None,
-                ]
-            )
+        frames = await read(delayed=False)
+        await server.streams.run_timers()
+        frames += await read(delayed=True)
+        # Nothing is left to come later.
+        assert server.streams.held == []
+        return frames
 
 
 @pytest.mark.parametrize("variant", [MISSKEY, SHARKEY, MISSKEY_13])
@@ -213,9 +222,11 @@ async def test_main_channel_as_real_servers(
     """Each action sends bob the events a real server of the variant sent."""
     if (variant, action) in LEFT_OUT:
         pytest.skip("not played by the test server")
+    misskey.streams.hold_timers()
     users = Users(session, misskey)
     if action == "mark_all_as_read":
+        # Its unread hint goes before bob listens, as seconds later it would.
         await mention(misskey, users)
-        await asyncio.sleep(DELAY * 1.5)
+        await misskey.streams.run_timers()
     frames = await frames_of(misskey, session, users, ACTIONS[action])
     assert frames == REAL[variant][action]
