@@ -18,7 +18,10 @@ from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from yarl import URL
 
 from custom_components.misskey.api import MisskeyClient, UserKey
-from custom_components.misskey.auth_callback import async_expect_authorization
+from custom_components.misskey.auth_callback import (
+    PENDING_AUTHORIZATIONS,
+    async_expect_authorization,
+)
 from custom_components.misskey.const import (
     APP_PERMISSIONS,
     AUTHORIZE_CALLBACK_PATH,
@@ -39,7 +42,7 @@ from homeassistant.setup import async_setup_component
 
 from .conftest import settle
 from .listening import WAIT, until
-from .misskey_server import MisskeyServer
+from .misskey_server import MisskeyServer, Request
 
 pytestmark = pytest.mark.usefixtures("fast_authorization")
 
@@ -661,3 +664,37 @@ async def test_reauth_with_another_account(
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_account"
     assert dict(mock_config_entry.data) == old
+
+
+async def test_allow_while_a_poll_is_on_the_wire(
+    hass: HomeAssistant, misskey: MisskeyServer
+) -> None:
+    """Allow's callback that comes while a poll is under way is not lost.
+
+    The poll was answered "pending" just before the user pressed Allow; the
+    callback arrives before the flow read that answer. The next poll must go
+    at once, not a poll interval (here an hour) later.
+    """
+    assert await async_setup_component(hass, DOMAIN, {})
+    loop = asyncio.get_running_loop()
+
+    def allow_during_the_first_poll(request: Request) -> None:
+        if request.endpoint != "auth/session/userkey" or misskey.on_request is None:
+            return
+        misskey.on_request = None
+        token = request.body["token"]
+        # After this request is answered, before the flow reads the answer.
+        loop.call_soon(
+            lambda: (
+                misskey.accept_session(token),
+                hass.data[PENDING_AUTHORIZATIONS][token](),
+            )
+        )
+
+    misskey.on_request = allow_during_the_first_poll
+    with patch("custom_components.misskey.config_flow.AUTHORIZE_POLL_INTERVAL", 3600):
+        result = await start_flow(hass, misskey.url)
+        await until(lambda: not misskey.sessions)
+        result = await finish(hass, result["flow_id"])
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert len(misskey.calls("auth/session/userkey")) == 2

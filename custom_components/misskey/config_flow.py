@@ -270,6 +270,8 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
         async with asyncio.timeout(AUTHORIZE_TIMEOUT.total_seconds()):
             while True:
                 delay = AUTHORIZE_POLL_INTERVAL
+                # Before the poll: Allow's callback may come while it is on the wire.
+                self._wake.clear()
                 try:
                     return await client.user_key(
                         self._app.secret, self._auth_session.token
@@ -281,7 +283,6 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
                     delay = max(delay, err.retry_after or 0)
                 except MisskeyConnectionError, MisskeyServerError:
                     _LOGGER.debug("Waiting for %s to answer", self._url)
-                self._wake.clear()
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(delay):
                         await self._wake.wait()
