@@ -462,6 +462,9 @@ class MisskeyServer:
         self.requests: list[Request] = []
         # Called with each API request as it arrives, before it is answered.
         self.on_request: Callable[[Request], None] | None = None
+        # How far the server's clock is ahead of the test's (behind: negative),
+        # as a real server's may be: notifications tell its time.
+        self.clock_skew = 0.0
         self.faults: dict[str, deque[Fault]] = defaultdict(deque)
         self.rate_limits: dict[str, tuple[int, float]] = {}
         # The limiters' clock (time.monotonic): a test may stop it, so that

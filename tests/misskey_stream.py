@@ -52,9 +52,9 @@ NOTIFICATION_TYPES = (
 )
 
 
-def now_iso() -> str:
-    """Return the time as Misskey writes it."""
-    now = time.time()
+def now_iso(skew: float = 0.0) -> str:
+    """Return the time as Misskey writes it; ``skew`` s later by the server's clock."""
+    now = time.time() + skew
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + (
         f".{int(now % 1 * 1000):03d}Z"
     )
@@ -376,7 +376,7 @@ class StreamHub:
 
         notification: dict[str, Any] = {
             "id": new_id(),
-            "createdAt": now_iso(),
+            "createdAt": now_iso(self.server.clock_skew),
             "type": notification_type,
         }
         if notifier is not None:

@@ -35,7 +35,16 @@ import homeassistant.util.dt as dt_util
 
 from .conftest import listener_tasks
 from .listening import Events, entity_id, post_as, set_up, until
-from .misskey_server import MISSKEY, MISSKEY_13, SHARKEY, MisskeyServer, Request, User
+from .misskey_server import (
+    MISSKEY,
+    MISSKEY_13,
+    SHARKEY,
+    MisskeyServer,
+    Request,
+    User,
+    new_id,
+)
+from .misskey_stream import now_iso
 
 pytestmark = pytest.mark.usefixtures("fast_listener")
 
@@ -651,3 +660,90 @@ async def test_listener_that_stops_says_so(
     assert hass.states.get(streaming).state == STATE_UNAVAILABLE
     assert hass.states.get(mentions).state == STATE_UNAVAILABLE
     assert listener.diagnostics()["mode"] == "stopped"
+
+
+async def test_polled_with_the_server_clock_behind(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    as_bob: MisskeyClient,
+) -> None:
+    """Polled, a catch-up window of 0, Misskey's clock 2 s behind: still heard.
+
+    Only what came before the first poll (or while polls failed) was missed;
+    later notifications are delivered whatever time Misskey says they have.
+    """
+    misskey.streams.refuse_status = 404
+    misskey.clock_skew = -2.0
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=mock_config_entry.unique_id,
+        minor_version=2,
+        data=dict(mock_config_entry.data),
+        options={CONF_LISTEN: True, CONF_CATCH_UP_WINDOW: 0},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    mentions = Events(hass, entity_id(hass, entry, "event", "mentions"))
+    await until(lambda: len(misskey.calls("i/notifications")) >= 2)
+    note = await post_as(as_bob, text="@alice made while polled")
+    await mentions.wait(1)
+    assert mentions.note_ids() == [note["id"]]
+
+
+async def test_live_one_that_looks_missed_still_fires(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    bob: User,
+) -> None:
+    """A notification in the catch-up that also comes live fires once, window 0 or not.
+
+    Made as the connection was made, it is in the catch-up's page, older by
+    Misskey's clock than the reconnect (skipped, with a window of 0), and then
+    comes live on the socket: that copy fires.
+    """
+    entry = MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=mock_config_entry.unique_id,
+        minor_version=2,
+        data=dict(mock_config_entry.data),
+        options={CONF_LISTEN: True, CONF_CATCH_UP_WINDOW: 0},
+    )
+    await set_up(hass, misskey, entry)
+    mentions = Events(hass, entity_id(hass, entry, "event", "mentions"))
+    loop = asyncio.get_running_loop()
+    made: list[dict[str, Any]] = []
+    sent: list[asyncio.Task[None]] = []
+
+    def mention_during_the_catch_up(request: Request) -> None:
+        if request.endpoint != "i/notifications" or misskey.on_request is None:
+            return
+        misskey.on_request = None
+        # In the page this request reads, dated a second before it by
+        # Misskey's clock, and sent live once it is answered.
+        note = {"id": new_id(), "text": "@alice now", "visibility": "public"}
+        notification = {
+            "id": new_id(),
+            "createdAt": now_iso(-1.0),
+            "type": "mention",
+            "userId": bob.id,
+            "user": bob.pack(),
+            "note": note,
+        }
+        made.append(note)
+        misskey.streams.notifications[misskey.user.id].append(notification)
+        sent.append(
+            loop.create_task(
+                misskey.streams.publish_main(
+                    misskey.user.id, "notification", notification
+                )
+            )
+        )
+
+    misskey.on_request = mention_during_the_catch_up
+    misskey.streams.drop()
+    await mentions.wait(1)
+    (note,) = made
+    assert mentions.note_ids() == [note["id"]]

@@ -420,7 +420,10 @@ class MisskeyListener:
                 POLL_INTERVAL.total_seconds(),
             )
             self._set_mode(MODE_POLLING)
-        live_since = dt_util.utcnow()
+        # Only what came before the first poll, or while polls failed, was
+        # missed (and is held to the window): a notification's time is
+        # Misskey's clock, which may differ from Home Assistant's by seconds.
+        live_since: datetime | None = dt_util.utcnow()
         while self._can_catch_up and loop.time() < until:
             started = dt_util.utcnow()
             try:
@@ -430,8 +433,9 @@ class MisskeyListener:
             except MisskeyError as err:
                 self.last_error = _describe(err)
                 _LOGGER.debug("Polling %s failed: %s", self._instance, err)
+                live_since = live_since or started
             else:
-                live_since = started
+                live_since = None
             await asyncio.sleep(POLL_INTERVAL.total_seconds())
         if not self._can_catch_up:
             self._log_problem(
@@ -446,13 +450,14 @@ class MisskeyListener:
 
     # --- catching up ------------------------------------------------------------
 
-    async def _async_catch_up(self, live_since: datetime) -> None:
+    async def _async_catch_up(self, live_since: datetime | None) -> None:
         """Deliver, oldest first, what arrived since the last notification delivered.
 
         Notifications made before ``live_since`` were missed: only those
-        younger than the window fire. Those made since are as good as live.
-        The stream is already connected, so what arrives meanwhile waits in
-        its buffer and is recognised as delivered afterwards.
+        younger than the window fire (None: nothing was missed). Those made
+        since are as good as live. The stream is already connected, so what
+        arrives meanwhile waits in its buffer and is recognised as delivered
+        afterwards.
         """
         if not self._can_catch_up:
             return
@@ -472,9 +477,12 @@ class MisskeyListener:
                 page = [n for n in page if cursor is None or n.id > cursor]
                 if not page:
                     return
-                self._deliver_notifications(
-                    page, missed_before=min(live_since, dt_util.utcnow() - self._window)
+                missed_before = (
+                    None
+                    if live_since is None
+                    else min(live_since, dt_util.utcnow() - self._window)
                 )
+                self._deliver_notifications(page, missed_before=missed_before)
         except MisskeyPermissionDeniedError:
             self._can_catch_up = False
             # The repair issue asks to re-authorize, for good.
@@ -502,15 +510,17 @@ class MisskeyListener:
         for notification in notifications:
             if notification.id in self._delivered_set:
                 continue
-            self._remember(notification.id)
             if self._cursor is None or notification.id > self._cursor:
                 self._cursor = notification.id
             if (
                 missed_before is not None
                 and _created(notification.created_at) < missed_before
             ):
+                # Not remembered: by Misskey's clock, it may be one that comes
+                # live too (made as the connection was made), and then fires.
                 self.skipped_old += 1
                 continue
+            self._remember(notification.id)
             try:
                 event = event_from_notification(
                     notification, self._client.url, self._instance
