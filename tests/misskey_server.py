@@ -1557,10 +1557,11 @@ class MisskeyServer:
             raise invalid_param("reaction", "must be string")
         if note["renoteId"] and not (note["text"] or note["fileIds"]):
             raise ApiError("CANNOT_REACT_TO_RENOTE", "You cannot react to Renote.")
-        # Misskey drops the variation selector; an unknown custom emoji or
-        # any other string becomes a heart.
+        # Misskey drops the variation selector; a custom emoji of the server is
+        # :name: or :name@.: (ReactionService's isCustomEmojiRegexp, Misskey 12
+        # too); an unknown one or any other string becomes a heart.
         reaction = reaction.replace("\ufe0f", "")
-        custom = re.fullmatch(r":([\w+-]+):", reaction)
+        custom = re.fullmatch(r":([\w+-]+)(?:@\.)?:", reaction)
         if (custom and custom[1] not in self.custom_emojis) or (
             not custom and reaction.isascii()
         ):

@@ -91,11 +91,13 @@ async def test_get_account(
         hass, SERVICE_GET_ACCOUNT, init_integration, response=True, account="@bob"
     )
     assert sent(misskey, "users/show") == {"username": "bob", "host": None}
+    host = misskey.url.removeprefix("http://")
     assert response == {
         "id": bob.id,
         "username": "bob",
-        "host": None,
-        "acct": "@bob",
+        # As events spell him: this server's host for a local account.
+        "host": host,
+        "acct": f"@bob@{host}",
         "name": "Bob",
         "description": "Hello",
         "url": f"{misskey.url}/@bob",

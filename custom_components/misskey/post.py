@@ -70,8 +70,13 @@ from .schedule import Schedule, async_check_schedule_room, validate_schedule
 if TYPE_CHECKING:
     from .data import MisskeyConfigEntry
 
-# A user as recipients and the account actions take them: @user or @user@host.
-ACCT_RE: Final = re.compile(r"@?(?P<username>\w+)(?:@(?P<host>[\w.:-]+))?")
+# A user as recipients and the account actions take them: @user or @user@host,
+# as events spell it (the host may have a port or be an IPv6 address; a remote
+# user's name may have the dots and hyphens other fediverse servers allow).
+ACCT_RE: Final = re.compile(
+    r"@?(?P<username>\w[\w.-]*)"
+    r"(?:@(?P<host>(?:[\w.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?))?"
+)
 _NOTE_ID_RE: Final = re.compile(r"[0-9A-Za-z]+")
 # A mention as MFM finds one: not inside a word, a user name, maybe a host.
 _MENTION_RE: Final = re.compile(
