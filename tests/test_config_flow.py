@@ -20,6 +20,8 @@ from custom_components.misskey.const import (
     APP_PERMISSIONS,
     AUTHORIZE_CALLBACK_PATH,
     CONF_CREDENTIAL,
+    CONF_DEFAULT_LOCAL_ONLY,
+    CONF_DEFAULT_VISIBILITY,
     CONF_PERMISSIONS,
     DOMAIN,
 )
@@ -90,7 +92,12 @@ async def test_full_flow_by_polling(
         # What the server stored for the app, so that later versions know.
         CONF_PERMISSIONS: APP_PERMISSIONS,
     }
-    assert result["result"].minor_version == 2
+    assert result["result"].minor_version == 3
+    # A new account's notes stay off the public timelines; the options change it.
+    assert result["options"] == {
+        CONF_DEFAULT_VISIBILITY: "home",
+        CONF_DEFAULT_LOCAL_ONLY: False,
+    }
     # The raw access token is not kept.
     assert misskey.tokens[0].token not in str(result["data"])
     # Misskey deleted the session after the one successful userkey.

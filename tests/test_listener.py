@@ -11,7 +11,13 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.misskey.api import MisskeyClient
-from custom_components.misskey.const import CONF_CATCH_UP_WINDOW, CONF_LISTEN, DOMAIN
+from custom_components.misskey.const import (
+    CONF_CATCH_UP_WINDOW,
+    CONF_DEFAULT_LOCAL_ONLY,
+    CONF_DEFAULT_VISIBILITY,
+    CONF_LISTEN,
+    DOMAIN,
+)
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import (
     EVENT_HOMEASSISTANT_STARTED,
@@ -393,7 +399,13 @@ async def test_listening_off(
         result["flow_id"], {CONF_LISTEN: False, CONF_CATCH_UP_WINDOW: 30}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert mock_config_entry.options == {CONF_LISTEN: False, CONF_CATCH_UP_WINDOW: 30}
+    # The form keeps the other options as they were.
+    assert mock_config_entry.options == {
+        CONF_DEFAULT_VISIBILITY: "home",
+        CONF_DEFAULT_LOCAL_ONLY: False,
+        CONF_LISTEN: False,
+        CONF_CATCH_UP_WINDOW: 30,
+    }
     await hass.async_block_till_done()
 
     assert mock_config_entry.state is ConfigEntryState.LOADED

@@ -118,7 +118,9 @@ async def test_react_with_the_reaction_heard(
 ) -> None:
     """A custom emoji is reported as :name@.:, and misskey.react takes it back."""
     await set_up(hass, misskey, mock_config_entry)
-    activity = Events(hass, entity_id(hass, mock_config_entry, "event", "note_activity"))
+    activity = Events(
+        hass, entity_id(hass, mock_config_entry, "event", "note_activity")
+    )
     own = await act(hass, "post", text="Garage open")
     await as_bob.request(
         "notes/reactions/create",

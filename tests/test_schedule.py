@@ -112,6 +112,7 @@ async def test_local_time_and_attachments(
     (drive_file,) = misskey.files.values()
     assert sent(misskey, "notes/drafts/create") == {
         "fileIds": [drive_file.id],
+        "visibility": "home",
         "scheduledAt": ms(expected),
         "isActuallyScheduled": True,
     }
@@ -325,6 +326,7 @@ async def test_sharkey_schedule(
     assert sent(misskey, "notes/schedule/create") == {
         "text": "Later",
         "cw": "Spoiler",
+        "visibility": "home",
         "scheduleNote": {"scheduledAt": ms(LATER)},
     }
     assert response == {

@@ -30,6 +30,9 @@ from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
 )
 
 from .api import (
@@ -63,10 +66,15 @@ from .const import (
     AUTHORIZE_TIMEOUT,
     CONF_CATCH_UP_WINDOW,
     CONF_CREDENTIAL,
+    CONF_DEFAULT_LOCAL_ONLY,
+    CONF_DEFAULT_VISIBILITY,
     CONF_LISTEN,
     CONF_PERMISSIONS,
     DEFAULT_CATCH_UP_WINDOW,
     DEFAULT_LISTEN,
+    DEFAULT_LOCAL_ONLY,
+    DEFAULT_VISIBILITIES,
+    DEFAULT_VISIBILITY,
     DOMAIN,
     MAX_CATCH_UP_WINDOW,
 )
@@ -81,6 +89,18 @@ HEADER_FRONTEND_BASE = "HA-Frontend-Base"
 STEP_USER_SCHEMA = probatio.Schema({probatio.Required(CONF_URL): str})
 OPTIONS_SCHEMA = probatio.Schema(
     {
+        probatio.Required(
+            CONF_DEFAULT_VISIBILITY, default=DEFAULT_VISIBILITY
+        ): SelectSelector(
+            SelectSelectorConfig(
+                options=DEFAULT_VISIBILITIES,
+                mode=SelectSelectorMode.DROPDOWN,
+                translation_key="visibility",
+            )
+        ),
+        probatio.Required(
+            CONF_DEFAULT_LOCAL_ONLY, default=DEFAULT_LOCAL_ONLY
+        ): BooleanSelector(),
         probatio.Required(CONF_LISTEN, default=DEFAULT_LISTEN): BooleanSelector(),
         probatio.Required(
             CONF_CATCH_UP_WINDOW, default=DEFAULT_CATCH_UP_WINDOW
@@ -101,7 +121,7 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
     """Connect a Misskey account."""
 
     VERSION = 1
-    MINOR_VERSION = 2
+    MINOR_VERSION = 3
 
     _url: str
     _app: App
@@ -349,7 +369,16 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._get_reconfigure_entry(), data_updates=data
             )
         self._abort_if_unique_id_configured()
-        return self.async_create_entry(title=f"@{account.username}@{host}", data=data)
+        # Notes stay off the public timelines until the user chooses otherwise
+        # in the options; the set-up asks nothing more.
+        return self.async_create_entry(
+            title=f"@{account.username}@{host}",
+            data=data,
+            options={
+                CONF_DEFAULT_VISIBILITY: DEFAULT_VISIBILITY,
+                CONF_DEFAULT_LOCAL_ONLY: DEFAULT_LOCAL_ONLY,
+            },
+        )
 
     def async_remove(self) -> None:
         """Stop waiting when the flow ends or the user walks away."""
@@ -360,7 +389,7 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class MisskeyOptionsFlow(OptionsFlowWithReload):
-    """Whether to listen for the account's events, and how far to catch up."""
+    """What a note is by default; whether to listen for events, how far to catch up."""
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
@@ -369,6 +398,8 @@ class MisskeyOptionsFlow(OptionsFlowWithReload):
         if user_input is not None:
             return self.async_create_entry(
                 data={
+                    CONF_DEFAULT_VISIBILITY: user_input[CONF_DEFAULT_VISIBILITY],
+                    CONF_DEFAULT_LOCAL_ONLY: user_input[CONF_DEFAULT_LOCAL_ONLY],
                     CONF_LISTEN: user_input[CONF_LISTEN],
                     CONF_CATCH_UP_WINDOW: int(user_input[CONF_CATCH_UP_WINDOW]),
                 }

@@ -126,6 +126,18 @@ MAX_CW_LENGTH: Final = 100
 MAX_ATTACHMENTS: Final = 16
 MAX_ALT_TEXT_LENGTH: Final = 512
 
+# Posting (options of the entry): what a note is when the call does not say.
+# New accounts post home; accounts set up before entry version 1.3 keep the
+# public notes they posted until then (async_migrate_entry writes it).
+CONF_DEFAULT_VISIBILITY: Final = "default_visibility"
+CONF_DEFAULT_LOCAL_ONLY: Final = "default_local_only"
+DEFAULT_VISIBILITY: Final = "home"
+LEGACY_DEFAULT_VISIBILITY: Final = "public"
+DEFAULT_LOCAL_ONLY: Final = False
+# A default for notes without recipients: specified would make them visible to
+# the account alone.
+DEFAULT_VISIBILITIES: Final = ["public", "home", "followers"]
+
 # Listening (options of the entry).
 CONF_LISTEN: Final = "listen"
 CONF_CATCH_UP_WINDOW: Final = "catch_up_window"

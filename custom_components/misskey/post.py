@@ -48,6 +48,10 @@ from .const import (
     ATTR_REPLY_TO,
     ATTR_SENSITIVE,
     ATTR_VISIBILITY,
+    CONF_DEFAULT_LOCAL_ONLY,
+    CONF_DEFAULT_VISIBILITY,
+    DEFAULT_LOCAL_ONLY,
+    DEFAULT_VISIBILITY,
     DOMAIN,
     MAX_POLL_CHOICE_LENGTH,
     MAX_POLL_CHOICES,
@@ -144,7 +148,7 @@ async def async_post_note(
     client = entry.runtime_data.client
     limits = entry.runtime_data.coordinator.limits
     with reauth_on_refusal(hass, entry):
-        params = note_params(limits, text, options)
+        params = note_params(limits, text, options, account_defaults(entry))
         attachments: list[Mapping[str, Any]] = [
             {ATTR_SENSITIVE: options.get(ATTR_SENSITIVE, False), **item}
             for item in options.get(ATTR_MEDIA, [])
@@ -171,25 +175,50 @@ async def async_post_note(
             raise
 
 
+def account_defaults(entry: MisskeyConfigEntry) -> dict[str, Any]:
+    """Return what the account's notes are when a call does not say (its options)."""
+    return {
+        ATTR_VISIBILITY: entry.options.get(CONF_DEFAULT_VISIBILITY, DEFAULT_VISIBILITY),
+        ATTR_LOCAL_ONLY: entry.options.get(CONF_DEFAULT_LOCAL_ONLY, DEFAULT_LOCAL_ONLY),
+    }
+
+
 def note_params(
-    limits: AccountLimits, text: str | None, options: Mapping[str, Any]
+    limits: AccountLimits,
+    text: str | None,
+    options: Mapping[str, Any],
+    defaults: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Return notes/create's parameters for the options users give.
 
-    Recipients and attachments need the server, so they are added later.
+    What the options leave out, ``defaults`` (the account's) decide: every
+    note says its visibility. Recipients make a note specified, whatever the
+    default. Recipients and attachments need the server, so they are added
+    later.
     """
+    defaults = defaults or {}
     params: dict[str, Any] = {}
     if text is not None:
         params["text"] = text
     if (cw := options.get(ATTR_CW)) is not None:
         params["cw"] = cw
-    if (visibility := options.get(ATTR_VISIBILITY)) is not None:
-        params["visibility"] = visibility
+    visibility: str | None = options.get(ATTR_VISIBILITY)
     if options.get(ATTR_RECIPIENTS):
         if visibility not in (None, "specified"):
             raise validation_error("recipients_need_specified", visibility=visibility)
-        params["visibility"] = "specified"
-    if (local_only := options.get(ATTR_LOCAL_ONLY)) is not None:
+        visibility = "specified"
+    elif visibility is None:
+        visibility = defaults.get(ATTR_VISIBILITY)
+        if visibility == "public" and limits.can_public_note is False:
+            # Misskey would post it as home. Only a call that asks for public
+            # is refused (_validate_role); a default is not asking.
+            visibility = "home"
+    if visibility is not None:
+        params["visibility"] = visibility
+    local_only: bool | None = options.get(ATTR_LOCAL_ONLY)
+    if local_only is None and defaults.get(ATTR_LOCAL_ONLY):
+        local_only = True
+    if local_only is not None:
         params["localOnly"] = local_only
     if (reply_to := options.get(ATTR_REPLY_TO)) is not None:
         params["replyId"] = note_id_from_reference(limits.url, ATTR_REPLY_TO, reply_to)
