@@ -55,6 +55,7 @@ from .const import (
     DOMAIN,
     MAX_POLL_CHOICE_LENGTH,
     MAX_POLL_CHOICES,
+    PERMISSION_WRITE_NOTES,
     RATE_LIMIT_MAX_WAIT,
     REACTION_ACCEPTANCES,
 )
@@ -62,6 +63,7 @@ from .errors import (
     cannot_connect,
     credential_refused,
     invalid_parameter,
+    permission_refused,
     rate_limited_error,
     reauth_on_refusal,
     suspended_error,
@@ -395,14 +397,7 @@ async def _async_schedule(
             lambda: send(params, schedule.at), RATE_LIMIT_MAX_WAIT
         )
     except MisskeyPermissionDeniedError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="missing_permission",
-            translation_placeholders={
-                "account": limits.title,
-                "permission": schedule.permission,
-            },
-        ) from err
+        raise permission_refused(limits, schedule.permission) from err
     except MisskeyRateLimitError as err:
         raise rate_limited_error("rate_limited", err) from err
     except MisskeyApiError as err:
@@ -416,9 +411,15 @@ async def _async_schedule(
 
 
 def post_error(limits: AccountLimits, err: MisskeyError) -> HomeAssistantError:
-    """Return what a user reads when Misskey did not take a note."""
-    if isinstance(err, (MisskeyAuthenticationError, MisskeyPermissionDeniedError)):
-        return credential_refused(err)
+    """Return what a user reads when Misskey did not take a note.
+
+    A refused credential starts re-authentication; a refused permission
+    names it, as for every action (the credential itself works).
+    """
+    if isinstance(err, MisskeyAuthenticationError):
+        return credential_refused()
+    if isinstance(err, MisskeyPermissionDeniedError):
+        return permission_refused(limits, PERMISSION_WRITE_NOTES)
     if isinstance(err, MisskeyAccountSuspendedError):
         return suspended_error(limits)
     if isinstance(err, MisskeyInvalidParamError):
