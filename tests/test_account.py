@@ -25,7 +25,14 @@ from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.helpers import entity_registry as er
 import homeassistant.util.dt as dt_util
 
-from .misskey_server import FIREFISH, MISSKEY_13, SHARKEY, MisskeyServer, User
+from .misskey_server import (
+    CHERRYPICK,
+    FIREFISH,
+    MISSKEY_13,
+    SHARKEY,
+    MisskeyServer,
+    User,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(1000)
 
@@ -782,7 +789,9 @@ async def test_role_may_not_change_images(
     assert not misskey.files
 
 
-@pytest.mark.parametrize("variant", ["misskey", MISSKEY_13, SHARKEY, FIREFISH])
+@pytest.mark.parametrize(
+    "variant", ["misskey", MISSKEY_13, SHARKEY, FIREFISH, CHERRYPICK]
+)
 async def test_account_actions_on_every_variant(
     hass: HomeAssistant,
     misskey: MisskeyServer,

@@ -32,12 +32,19 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 import homeassistant.util.dt as dt_util
 
 from .listening import Events, entity_id, post_as, set_up, until
-from .misskey_server import MISSKEY, MISSKEY_13, SHARKEY, MisskeyServer, User
+from .misskey_server import (
+    CHERRYPICK,
+    MISSKEY,
+    MISSKEY_13,
+    SHARKEY,
+    MisskeyServer,
+    User,
+)
 
 pytestmark = pytest.mark.usefixtures("fast_listener")
 
 
-@pytest.mark.parametrize("variant", [MISSKEY, SHARKEY, MISSKEY_13])
+@pytest.mark.parametrize("variant", [MISSKEY, SHARKEY, MISSKEY_13, CHERRYPICK])
 async def test_mention_reaches_entity(
     hass: HomeAssistant,
     misskey: MisskeyServer,

@@ -22,7 +22,14 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.util import slugify
 
 from .listening import Events, entity_id, post_as, set_up
-from .misskey_server import MISSKEY, MISSKEY_13, SHARKEY, MisskeyServer, User
+from .misskey_server import (
+    CHERRYPICK,
+    MISSKEY,
+    MISSKEY_13,
+    SHARKEY,
+    MisskeyServer,
+    User,
+)
 
 pytestmark = pytest.mark.usefixtures("fast_listener")
 
@@ -49,7 +56,7 @@ async def heard_user(
     return user
 
 
-@pytest.mark.parametrize("variant", [MISSKEY, SHARKEY, MISSKEY_13])
+@pytest.mark.parametrize("variant", [MISSKEY, SHARKEY, MISSKEY_13, CHERRYPICK])
 async def test_local_account_round_trip(
     hass: HomeAssistant,
     misskey: MisskeyServer,
@@ -108,7 +115,7 @@ async def test_remote_account_round_trip(
     assert (misskey.user.id, carol.id) in misskey.mutes
 
 
-@pytest.mark.parametrize("variant", [MISSKEY, SHARKEY, MISSKEY_13])
+@pytest.mark.parametrize("variant", [MISSKEY, SHARKEY, MISSKEY_13, CHERRYPICK])
 async def test_react_with_the_reaction_heard(
     hass: HomeAssistant,
     misskey: MisskeyServer,

@@ -20,7 +20,14 @@ from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 from homeassistant.util import slugify
 
-from .misskey_server import FIREFISH, FOUNDKEY, MISSKEY_13, SHARKEY, MisskeyServer
+from .misskey_server import (
+    CHERRYPICK,
+    FIREFISH,
+    FOUNDKEY,
+    MISSKEY_13,
+    SHARKEY,
+    MisskeyServer,
+)
 
 NOW = datetime.fromisoformat("2026-12-01T09:00:00+00:00")
 LATER = NOW + timedelta(days=1)
@@ -214,6 +221,21 @@ async def test_role_limit_reached(
     assert err.value.translation_placeholders == {"max": "1"}
     assert not misskey.calls("drive/files/create")
     assert not misskey.calls("notes/drafts/create")
+
+
+@pytest.mark.parametrize("variant", [CHERRYPICK])
+async def test_cherrypick_schedules_three(
+    hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
+) -> None:
+    """CherryPick schedules as Misskey 2025.10.2 does; its base role lets 3 wait."""
+    for index in range(3):
+        await post(hass, text=f"Note {index}", scheduled_at=LATER.isoformat())
+    assert len(misskey.drafts) == 3
+    with pytest.raises(ServiceValidationError) as err:
+        await post(hass, text="Too many", scheduled_at=LATER.isoformat())
+    assert err.value.translation_key == "scheduled_note_limit"
+    assert err.value.translation_placeholders == {"max": "3"}
+    assert len(misskey.calls("notes/drafts/create")) == 3
 
 
 async def test_draft_limit_reached(
