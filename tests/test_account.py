@@ -224,6 +224,7 @@ async def test_get_account_errors(
 # --- mute_account / unmute_account ---------------------------------------------------
 
 
+@pytest.mark.parametrize("variant", ["misskey", SHARKEY, CHERRYPICK])
 async def test_mute_for_a_time_and_unmute(
     hass: HomeAssistant,
     misskey: MisskeyServer,
@@ -432,6 +433,7 @@ def entity_state(hass: HomeAssistant, entry: MockConfigEntry, key: str) -> str:
     return state.state
 
 
+@pytest.mark.parametrize("variant", ["misskey", SHARKEY, CHERRYPICK])
 async def test_update_profile(
     hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
 ) -> None:
