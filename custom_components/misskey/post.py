@@ -189,7 +189,7 @@ def note_params(
     limits: AccountLimits,
     text: str | None,
     options: Mapping[str, Any],
-    defaults: Mapping[str, Any] | None = None,
+    defaults: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Return notes/create's parameters for the options users give.
 
@@ -198,7 +198,6 @@ def note_params(
     default. Recipients and attachments need the server, so they are added
     later.
     """
-    defaults = defaults or {}
     params: dict[str, Any] = {}
     if text is not None:
         params["text"] = text
@@ -210,15 +209,14 @@ def note_params(
             raise validation_error("recipients_need_specified", visibility=visibility)
         visibility = "specified"
     elif visibility is None:
-        visibility = defaults.get(ATTR_VISIBILITY)
+        visibility = defaults[ATTR_VISIBILITY]
         if visibility == "public" and limits.can_public_note is False:
             # Misskey would post it as home. Only a call that asks for public
             # is refused (_validate_role); a default is not asking.
             visibility = "home"
-    if visibility is not None:
-        params["visibility"] = visibility
+    params["visibility"] = visibility
     local_only: bool | None = options.get(ATTR_LOCAL_ONLY)
-    if local_only is None and defaults.get(ATTR_LOCAL_ONLY):
+    if local_only is None and defaults[ATTR_LOCAL_ONLY]:
         local_only = True
     if local_only is not None:
         params["localOnly"] = local_only
