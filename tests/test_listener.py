@@ -72,6 +72,7 @@ async def test_mention_reaches_entity(
     assert "reaction" not in attributes
 
 
+@pytest.mark.parametrize("variant", [MISSKEY, CHERRYPICK])
 async def test_every_kind_reaches_its_entity(
     hass: HomeAssistant,
     misskey: MisskeyServer,
