@@ -173,7 +173,7 @@ def account_entry(url: str, credential: str, number: int = 0) -> MockConfigEntry
         domain=DOMAIN,
         title=f"@alice{suffix}@{host}",
         unique_id=f"alice{suffix}@{host}",
-        minor_version=2,
+        minor_version=3,
         data={
             CONF_URL: url,
             CONF_CREDENTIAL: credential,

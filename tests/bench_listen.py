@@ -59,7 +59,7 @@ def listening_entry(
         domain=DOMAIN,
         title=f"@{username}@{host}",
         unique_id=f"{user_id}@{host}",
-        minor_version=2,
+        minor_version=3,
         data={
             CONF_URL: url,
             CONF_CREDENTIAL: credential,
@@ -306,7 +306,7 @@ async def bench_idle(config_dir: str, accounts: int, seconds: float) -> dict[str
                 domain=DOMAIN,
                 title=e.title,
                 unique_id=e.unique_id,
-                minor_version=2,
+                minor_version=3,
                 data=dict(e.data),
                 options={"listen": False},
             )

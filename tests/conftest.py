@@ -20,7 +20,11 @@ from custom_components.misskey.api import MisskeyClient, credential_from_access_
 from custom_components.misskey.const import (
     APP_PERMISSIONS,
     CONF_CREDENTIAL,
+    CONF_DEFAULT_LOCAL_ONLY,
+    CONF_DEFAULT_VISIBILITY,
     CONF_PERMISSIONS,
+    DEFAULT_LOCAL_ONLY,
+    DEFAULT_VISIBILITY,
     DOMAIN,
     LEGACY_PERMISSIONS,
 )
@@ -157,20 +161,28 @@ def authorize(server: MisskeyServer, permission: list[str] | None = None) -> str
     return credential
 
 
+# The options the config flow gives a new account.
+NEW_ENTRY_OPTIONS = {
+    CONF_DEFAULT_VISIBILITY: DEFAULT_VISIBILITY,
+    CONF_DEFAULT_LOCAL_ONLY: DEFAULT_LOCAL_ONLY,
+}
+
+
 @pytest.fixture
 def mock_config_entry(misskey: MisskeyServer) -> MockConfigEntry:
-    """Return an entry for the server's user, authorized on the server."""
+    """Return an entry for the server's user, as the config flow makes it now."""
     host = misskey.url.removeprefix("http://")
     return MockConfigEntry(
         domain=DOMAIN,
         title=f"@{misskey.user.username}@{host}",
         unique_id=f"{misskey.user.id}@{host}",
-        minor_version=2,
+        minor_version=3,
         data={
             CONF_URL: misskey.url,
             CONF_CREDENTIAL: authorize(misskey),
             CONF_PERMISSIONS: list(APP_PERMISSIONS),
         },
+        options=NEW_ENTRY_OPTIONS,
     )
 
 
@@ -245,12 +257,13 @@ def stable_entry(misskey: MisskeyServer) -> MockConfigEntry:
         domain=DOMAIN,
         title=f"@carol@{STABLE_HOST}",
         unique_id=f"{STABLE_USER_ID}@{STABLE_HOST}",
-        minor_version=2,
+        minor_version=3,
         data={
             CONF_URL: misskey.url,
             CONF_CREDENTIAL: authorize(misskey),
             CONF_PERMISSIONS: list(APP_PERMISSIONS),
         },
+        options=NEW_ENTRY_OPTIONS,
     )
 
 

@@ -103,7 +103,15 @@ MISSKEY_13 = "misskey13"  # Misskey 12.x up to 13.13; plays the 12.26 server see
 FIREFISH = "firefish"
 FOUNDKEY = "foundkey"
 SHARKEY = "sharkey"
-VARIANTS = (MISSKEY, MISSKEY_13, FIREFISH, FOUNDKEY, SHARKEY)
+# CherryPick 4.17.0, a fork of Misskey 2025.10.2, from its source (never run
+# here): every endpoint, error and streaming message the integration uses is
+# Misskey 2025.10.2's, unchanged or with added optional parameters (notes/create:
+# event, scheduledDelete, deliveryTargets, disableRightClick). It differs in
+# what meta and i say: its own version (and basedMisskeyVersion), a base role
+# with scheduledNoteLimit 3 and a few policies more, and its WWW-Authenticate
+# realm. So it answers as the misskey variant, but for those.
+CHERRYPICK = "cherrypick"
+VARIANTS = (MISSKEY, MISSKEY_13, FIREFISH, FOUNDKEY, SHARKEY, CHERRYPICK)
 
 # The role policies `i` answers (a fresh server's base role, seen for a user
 # on Misskey 2026.3.2 and on Sharkey 2025.2); Misskey 12 has no roles.
@@ -132,6 +140,37 @@ DEFAULT_POLICIES: dict[str, dict[str, Any]] = {
         "noteDraftLimit": 10,
         "scheduledNoteLimit": 1,
         "watermarkAvailable": True,
+    },
+    # CherryPick 4.17.0's RoleService.DEFAULT_POLICIES, of the same keys and
+    # the ones it adds.
+    CHERRYPICK: {
+        "gtlAvailable": True,
+        "ltlAvailable": True,
+        "btlAvailable": True,
+        "canPublicNote": True,
+        "canEditNote": True,
+        "mentionLimit": 20,
+        "canInvite": False,
+        "canSearchNotes": False,
+        "canUseAutoTranslate": False,
+        "driveCapacityMb": 100,
+        "maxFileSizeMb": 30,
+        "alwaysMarkNsfw": False,
+        "canUpdateBioMedia": True,
+        "pinLimit": 5,
+        "rateLimitFactor": 1,
+        "chatAvailability": "available",
+        "uploadableFileTypes": [
+            "text/*",
+            "application/json",
+            "image/*",
+            "video/*",
+            "audio/*",
+        ],
+        "noteDraftLimit": 10,
+        "scheduledNoteLimit": 3,
+        "watermarkAvailable": True,
+        "canSetFederationAvatarShape": True,
     },
     SHARKEY: {
         "gtlAvailable": True,
@@ -445,7 +484,9 @@ class MisskeyServer:
     ) -> None:
         """Make an empty server with one signed-in user."""
         assert variant in VARIANTS
-        self.variant = variant
+        # The software it plays, and the API that software answers with.
+        self.software = variant
+        self.variant = MISSKEY if variant == CHERRYPICK else variant
         self._host = host
         self._port = port
         self.url = ""
@@ -478,8 +519,8 @@ class MisskeyServer:
         self.prohibited_name_words: list[str] = []
         # The role every user has; None on servers without roles.
         self.policies: dict[str, Any] | None = (
-            json.loads(json.dumps(DEFAULT_POLICIES[variant]))
-            if variant in DEFAULT_POLICIES
+            json.loads(json.dumps(DEFAULT_POLICIES[self.software]))
+            if self.software in DEFAULT_POLICIES
             else None
         )
         # (muter, mutee) -> when the mute ends (epoch ms), None for good.
@@ -499,6 +540,7 @@ class MisskeyServer:
             FIREFISH: "1.0.5-rc",
             FOUNDKEY: "13.0.0-preview6",
             SHARKEY: "2025.2.3",
+            CHERRYPICK: "4.17.0",
         }[variant]
         self.name = "Test Misskey"
         self.maintainer_name: str | None = None
@@ -548,27 +590,27 @@ class MisskeyServer:
             "mute/delete": (True, "write:mutes", self._mute_delete),
             "i/update": (True, "write:account", self._i_update),
         }
-        if variant != MISSKEY_13:
+        if self.variant != MISSKEY_13:
             self._endpoints["emoji"] = (False, None, self._emoji)
-        if variant == MISSKEY:
+        if self.variant == MISSKEY:
             self._endpoints["chat/messages/create-to-user"] = (
                 True,
                 "write:chat",
                 self._chat_create,
             )
-        elif variant == MISSKEY_13:
+        elif self.variant == MISSKEY_13:
             self._endpoints["messaging/messages/create"] = (
                 True,
                 "write:messaging",
                 self._messaging_create,
             )
-        if variant == MISSKEY:
+        if self.variant == MISSKEY:
             self._endpoints |= {
                 "notes/drafts/create": (True, "write:account", self._drafts_create),
                 "notes/drafts/list": (True, "read:account", self._drafts_list),
             }
             self.limit("notes/drafts/create", 300, 3600)
-        if variant == SHARKEY:
+        if self.variant == SHARKEY:
             # The build seen has it; a name Misskey does not know guards it.
             self._endpoints["notes/schedule/create"] = (
                 True,
@@ -576,17 +618,17 @@ class MisskeyServer:
                 self._schedule_create,
             )
             self.limit("notes/schedule/create", 300, 3600)
-        if variant in (MISSKEY, SHARKEY):
+        if self.variant in (MISSKEY, SHARKEY):
             self.limit("i/update", 20, 3600)
             self.limit("mute/create", 20, 3600)
         # Endpoints that take multipart/form-data (with the file) instead of JSON.
         self._multipart_endpoints = {"drive/files/create"}
-        if variant in (MISSKEY, SHARKEY):
+        if self.variant in (MISSKEY, SHARKEY):
             self.limit("i/notifications", 30, 30)
-        if variant == MISSKEY:
+        if self.variant == MISSKEY:
             # notes/delete's minInterval of one second.
             self.limit("notes/delete", 1, 1)
-        if variant == SHARKEY:
+        if self.variant == SHARKEY:
             # Sharkey limits anonymous calls hard: two session polls a second,
             # then 429 with Retry-After: 1.
             self.limit("auth/session/userkey", 2, 1)
@@ -736,8 +778,9 @@ class MisskeyServer:
             error := WWW_AUTHENTICATE_ERRORS.get(err.code)
         ):
             # Seen on Misskey 2026.3.2 and Sharkey 2025.2 (Misskey 12: none).
+            realm = "CherryPick" if self.software == CHERRYPICK else "Misskey"
             headers["WWW-Authenticate"] = (
-                f'Bearer realm="Misskey", error="{error}", '
+                f'Bearer realm="{realm}", error="{error}", '
                 f'error_description="{err.message}"'
             )
         return web.json_response(body, status=status, headers=headers)
@@ -1121,6 +1164,8 @@ class MisskeyServer:
         }
         if self.variant == SHARKEY:
             meta |= {"maxCwLength": self.max_cw_length, "maxAltTextLength": 20000}
+        if self.software == CHERRYPICK:
+            meta["basedMisskeyVersion"] = "2025.10.2"
         return meta
 
     async def _app_create(
@@ -1622,10 +1667,11 @@ class MisskeyServer:
             raise invalid_param("reaction", "must be string")
         if note["renoteId"] and not (note["text"] or note["fileIds"]):
             raise ApiError("CANNOT_REACT_TO_RENOTE", "You cannot react to Renote.")
-        # Misskey drops the variation selector; an unknown custom emoji or
-        # any other string becomes a heart.
+        # Misskey drops the variation selector; a custom emoji of the server is
+        # :name: or :name@.: (ReactionService's isCustomEmojiRegexp, Misskey 12
+        # too); an unknown one or any other string becomes a heart.
         reaction = reaction.replace("\ufe0f", "")
-        custom = re.fullmatch(r":([\w+-]+):", reaction)
+        custom = re.fullmatch(r":([\w+-]+)(?:@\.)?:", reaction)
         if (custom and custom[1] not in self.custom_emojis) or (
             not custom and reaction.isascii()
         ):

@@ -26,7 +26,14 @@ from homeassistant.helpers import entity_registry as er
 import homeassistant.util.dt as dt_util
 
 from .conftest import HANG_TIMEOUT
-from .misskey_server import FIREFISH, MISSKEY_13, SHARKEY, MisskeyServer, User
+from .misskey_server import (
+    CHERRYPICK,
+    FIREFISH,
+    MISSKEY_13,
+    SHARKEY,
+    MisskeyServer,
+    User,
+)
 
 PNG = b"\x89PNG\r\n\x1a\n" + bytes(1000)
 
@@ -92,11 +99,13 @@ async def test_get_account(
         hass, SERVICE_GET_ACCOUNT, init_integration, response=True, account="@bob"
     )
     assert sent(misskey, "users/show") == {"username": "bob", "host": None}
+    host = misskey.url.removeprefix("http://")
     assert response == {
         "id": bob.id,
         "username": "bob",
-        "host": None,
-        "acct": "@bob",
+        # As events spell him: this server's host for a local account.
+        "host": host,
+        "acct": f"@bob@{host}",
         "name": "Bob",
         "description": "Hello",
         "url": f"{misskey.url}/@bob",
@@ -216,6 +225,7 @@ async def test_get_account_errors(
 # --- mute_account / unmute_account ---------------------------------------------------
 
 
+@pytest.mark.parametrize("variant", ["misskey", SHARKEY, CHERRYPICK])
 async def test_mute_for_a_time_and_unmute(
     hass: HomeAssistant,
     misskey: MisskeyServer,
@@ -424,6 +434,7 @@ def entity_state(hass: HomeAssistant, entry: MockConfigEntry, key: str) -> str:
     return state.state
 
 
+@pytest.mark.parametrize("variant", ["misskey", SHARKEY, CHERRYPICK])
 async def test_update_profile(
     hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
 ) -> None:
@@ -781,7 +792,9 @@ async def test_role_may_not_change_images(
     assert not misskey.files
 
 
-@pytest.mark.parametrize("variant", ["misskey", MISSKEY_13, SHARKEY, FIREFISH])
+@pytest.mark.parametrize(
+    "variant", ["misskey", MISSKEY_13, SHARKEY, FIREFISH, CHERRYPICK]
+)
 async def test_account_actions_on_every_variant(
     hass: HomeAssistant,
     misskey: MisskeyServer,

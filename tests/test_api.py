@@ -313,6 +313,7 @@ async def test_account_actions(client: MisskeyClient, misskey: MisskeyServer) ->
         ("13.0.0-preview6", False),
         ("2026.3.2", False),
         ("1.0.5-rc", False),
+        ("4.17.0", False),  # CherryPick
         ("unknown", False),
     ],
 )

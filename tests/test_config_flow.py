@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 from unittest.mock import patch
 
+from freezegun.api import FrozenDateTimeFactory
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
@@ -22,10 +23,14 @@ from custom_components.misskey.auth_callback import (
     PENDING_AUTHORIZATIONS,
     async_expect_authorization,
 )
+from custom_components.misskey.config_flow import app_name
 from custom_components.misskey.const import (
     APP_PERMISSIONS,
     AUTHORIZE_CALLBACK_PATH,
+    CONF_APP_NAME,
     CONF_CREDENTIAL,
+    CONF_DEFAULT_LOCAL_ONLY,
+    CONF_DEFAULT_VISIBILITY,
     CONF_PERMISSIONS,
     DOMAIN,
 )
@@ -39,6 +44,7 @@ from homeassistant.data_entry_flow import (
 from homeassistant.helpers.network import NoURLAvailableError
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.setup import async_setup_component
+import homeassistant.util.dt as dt_util
 
 from .conftest import settle
 from .listening import WAIT, until
@@ -100,12 +106,14 @@ async def test_full_flow_by_polling(
     hass: HomeAssistant, misskey: MisskeyServer
 ) -> None:
     """Allowing access on Misskey ends in an entry whose credential works."""
+    await hass.config.async_update(location_name="Cottage")
     result = await start_flow(hass, misskey.url + "/")
     (session,) = misskey.pending_sessions()
     app = misskey.apps[session.app_id]
     assert result["step_id"] == "authorize"
     assert result["url"] == f"{misskey.url}/auth/{session.token}"
-    assert app.name == "Home Assistant"
+    # Misskey lists it by this name: which Home Assistant, and when.
+    assert app.name == f"Home Assistant (Cottage, {dt_util.now():%Y-%m-%d %H:%M})"
     assert app.permission == APP_PERMISSIONS
     assert app.callback_url is None
 
@@ -121,8 +129,15 @@ async def test_full_flow_by_polling(
         CONF_CREDENTIAL: misskey.tokens[0].hash,
         # What the server stored for the app, so that later versions know.
         CONF_PERMISSIONS: APP_PERMISSIONS,
+        # Which app to delete on Misskey once another replaces it.
+        CONF_APP_NAME: app.name,
     }
-    assert result["result"].minor_version == 2
+    assert result["result"].minor_version == 3
+    # A new account's notes stay off the public timelines; the options change it.
+    assert result["options"] == {
+        CONF_DEFAULT_VISIBILITY: "home",
+        CONF_DEFAULT_LOCAL_ONLY: False,
+    }
     # The raw access token is not kept.
     assert misskey.tokens[0].token not in str(result["data"])
     # Misskey deleted the session after the one successful userkey.
@@ -620,7 +635,10 @@ async def test_reauth_and_reconfigure(
     mock_config_entry: MockConfigEntry,
     source: str,
 ) -> None:
-    """Authorizing again replaces the credential and keeps the entry."""
+    """Authorizing again replaces the credential and keeps the entry.
+
+    The dialog names the app the new one replaces, to delete on Misskey.
+    """
     mock_config_entry.add_to_hass(hass)
     old = mock_config_entry.data[CONF_CREDENTIAL]
     if source == "reauth":
@@ -631,6 +649,16 @@ async def test_reauth_and_reconfigure(
         step_id = "reconfigure"
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == step_id
+    # An entry made before apps had names: they were all "Home Assistant".
+    assert (
+        result["description_placeholders"]
+        | {
+            "instance": misskey.url.removeprefix("http://"),
+            "app": "Home Assistant",
+            "apps_url": f"{misskey.url}/settings/apps",
+        }
+        == result["description_placeholders"]
+    )
 
     misskey.fail_next("meta", "server_error")
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
@@ -647,6 +675,16 @@ async def test_reauth_and_reconfigure(
     assert mock_config_entry.data[CONF_CREDENTIAL] != old
     assert mock_config_entry.data[CONF_CREDENTIAL] == misskey.tokens[-1].hash
     assert len(hass.config_entries.async_entries(DOMAIN)) == 1
+    new_app = mock_config_entry.data[CONF_APP_NAME]
+    assert new_app == misskey.apps[session.app_id].name
+    assert new_app.startswith("Home Assistant (")
+
+    # The next time, the dialog names the app this one made.
+    if source == "reauth":
+        result = await mock_config_entry.start_reauth_flow(hass)
+    else:
+        result = await mock_config_entry.start_reconfigure_flow(hass)
+    assert result["description_placeholders"]["app"] == new_app
 
 
 async def test_reauth_with_another_account(
@@ -698,3 +736,23 @@ async def test_allow_while_a_poll_is_on_the_wire(
         result = await finish(hass, result["flow_id"])
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert len(misskey.calls("auth/session/userkey")) == 2
+
+
+@pytest.mark.parametrize(
+    ("location", "name"),
+    [
+        ("Cottage", "Home Assistant (Cottage, 2026-12-24 18:05)"),
+        # Misskey keeps 128 characters of a name: a long location is cut.
+        ("x" * 200, f"Home Assistant ({'x' * 79}…, 2026-12-24 18:05)"),
+        ("  Two\n lines ", "Home Assistant (Two lines, 2026-12-24 18:05)"),
+        ("", "Home Assistant (2026-12-24 18:05)"),
+    ],
+)
+async def test_app_name(
+    hass: HomeAssistant, freezer: FrozenDateTimeFactory, location: str, name: str
+) -> None:
+    """Each new app says which Home Assistant made it, and when, in its time zone."""
+    await hass.config.async_update(location_name=location, time_zone="Asia/Tokyo")
+    freezer.move_to("2026-12-24T09:05:30+00:00")
+    assert app_name(hass) == name
+    assert len(app_name(hass)) <= 128

@@ -583,11 +583,12 @@ def check_config_translations(root: Path) -> list[str]:
 
 def translation_keys_in_code(
     root: Path,
-) -> tuple[set[str], set[tuple[str, str]], set[str]]:
-    """Return the literal exception keys, (platform, key) entity keys and issue keys."""
+) -> tuple[set[str], set[tuple[str, str]], set[str], set[str]]:
+    """Return the literal exception, (platform, key) entity, issue and selector keys."""
     exceptions: set[str] = set()
     entities: set[tuple[str, str]] = set()
     issues: set[str] = set()
+    selectors: set[str] = set()
     for path, tree in modules(root):
         for node in ast.walk(tree):
             if isinstance(node, ast.Call):
@@ -598,6 +599,8 @@ def translation_keys_in_code(
                     continue
                 if call_name(node) == "async_create_issue":
                     issues.add(value.value)
+                elif call_name(node) == "SelectSelectorConfig":
+                    selectors.add(value.value)
                 elif keyword(node, "translation_domain") is not None:
                     exceptions.add(value.value)
                 else:
@@ -612,13 +615,13 @@ def translation_keys_in_code(
                 and isinstance(node.value.value, str)
             ):
                 entities.add((path.stem, node.value.value))
-    return exceptions, entities, issues
+    return exceptions, entities, issues, selectors
 
 
 def check_code_translations(root: Path) -> list[str]:
     """Every literal translation_key in the package has its translation."""
     translations = load_json(package(root) / "translations" / "en.json")
-    exceptions, entities, issues = translation_keys_in_code(root)
+    exceptions, entities, issues, selectors = translation_keys_in_code(root)
     problems = [
         f"exceptions.{key}.message is not translated"
         for key in sorted(exceptions)
@@ -628,6 +631,11 @@ def check_code_translations(root: Path) -> list[str]:
         f"entity.{platform}.{key} is not translated"
         for platform, key in sorted(entities)
         if key not in translations.get("entity", {}).get(platform, {})
+    )
+    problems.extend(
+        f"selector.{key}.options is not translated"
+        for key in sorted(selectors)
+        if not translations.get("selector", {}).get(key, {}).get("options")
     )
     problems.extend(
         f"issues.{key} has no title and description"
@@ -789,9 +797,10 @@ def test_checks_see_the_code() -> None:
     assert {"invalid_url", "cannot_connect"} <= used["error"]
     assert {"already_configured", "authorize_timeout"} <= used["abort"]
     assert config_flow_keys(ROOT, "options")["step"] == {"init"}
-    exceptions, _, issues = translation_keys_in_code(ROOT)
+    exceptions, _, issues, selectors = translation_keys_in_code(ROOT)
     assert "update_failed" in exceptions
     assert "missing_permissions" in issues
+    assert "visibility" in selectors
 
 
 @pytest.fixture
@@ -1068,6 +1077,11 @@ MUTATIONS: dict[str, tuple[str, Callable[[Path], None], str]] = {
         "code_translations",
         remove_translation("issues", "missing_permissions"),
         "issues.missing_permissions",
+    ),
+    "options-selector-untranslated": (
+        "code_translations",
+        remove_translation("selector", "visibility"),
+        "selector.visibility",
     ),
 }
 

@@ -89,7 +89,7 @@ class Row:
 
 ROWS = [
     Row("401", revoke, "authentication_failed", reauth=True),
-    Row("403 (permission not granted)", without_permission, "permission_denied", reauth=True),
+    Row("403 (permission not granted)", without_permission, "missing_permission"),
     Row("403 (account suspended)", suspend, "account_suspended"),
     Row("429 with Retry-After", fault("rate_limit", retry_after=0.3), None, notes=1, calls=2),
     Row("429 without Retry-After", fault("rate_limit"), None, notes=1, calls=2, variant=MISSKEY_13),

@@ -19,7 +19,7 @@ from custom_components.misskey.const import DOMAIN, SERVICE_POST
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError, ServiceValidationError
 
-from .misskey_server import MISSKEY_13, SHARKEY, MisskeyServer
+from .misskey_server import CHERRYPICK, MISSKEY_13, SHARKEY, MisskeyServer
 
 MIB = 1024 * 1024
 PNG_HEADER = b"\x89PNG\r\n\x1a\n"
@@ -281,6 +281,7 @@ async def test_sharkey_role_has_no_file_limits(
     assert len(misskey.files) == 2
 
 
+@pytest.mark.parametrize("variant", ["misskey", SHARKEY, CHERRYPICK])
 async def test_public_note_when_the_role_may_not(
     hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
 ) -> None:
@@ -302,6 +303,7 @@ async def test_public_note_when_the_role_may_not(
     assert response["visibility"] == "public"
 
 
+@pytest.mark.parametrize("variant", ["misskey", SHARKEY, CHERRYPICK])
 async def test_mention_limit(
     hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
 ) -> None:

@@ -15,6 +15,8 @@ from custom_components.misskey.api import MisskeyClient
 from custom_components.misskey.const import (
     CONF_CATCH_UP_WINDOW,
     CONF_CREDENTIAL,
+    CONF_DEFAULT_LOCAL_ONLY,
+    CONF_DEFAULT_VISIBILITY,
     CONF_LISTEN,
     DOMAIN,
 )
@@ -36,6 +38,7 @@ import homeassistant.util.dt as dt_util
 from .conftest import listener_tasks
 from .listening import Events, entity_id, post_as, set_up, until
 from .misskey_server import (
+    CHERRYPICK,
     MISSKEY,
     MISSKEY_13,
     SHARKEY,
@@ -49,7 +52,7 @@ from .misskey_stream import now_iso
 pytestmark = pytest.mark.usefixtures("fast_listener")
 
 
-@pytest.mark.parametrize("variant", [MISSKEY, SHARKEY, MISSKEY_13])
+@pytest.mark.parametrize("variant", [MISSKEY, SHARKEY, MISSKEY_13, CHERRYPICK])
 async def test_mention_reaches_entity(
     hass: HomeAssistant,
     misskey: MisskeyServer,
@@ -77,6 +80,7 @@ async def test_mention_reaches_entity(
     assert "reaction" not in attributes
 
 
+@pytest.mark.parametrize("variant", [MISSKEY, CHERRYPICK])
 async def test_every_kind_reaches_its_entity(
     hass: HomeAssistant,
     misskey: MisskeyServer,
@@ -479,7 +483,13 @@ async def test_listening_off(
         result["flow_id"], {CONF_LISTEN: False, CONF_CATCH_UP_WINDOW: 30}
     )
     assert result["type"] is FlowResultType.CREATE_ENTRY
-    assert mock_config_entry.options == {CONF_LISTEN: False, CONF_CATCH_UP_WINDOW: 30}
+    # The form keeps the other options as they were.
+    assert mock_config_entry.options == {
+        CONF_DEFAULT_VISIBILITY: "home",
+        CONF_DEFAULT_LOCAL_ONLY: False,
+        CONF_LISTEN: False,
+        CONF_CATCH_UP_WINDOW: 30,
+    }
     await hass.async_block_till_done()
 
     assert mock_config_entry.state is ConfigEntryState.LOADED

@@ -543,7 +543,7 @@ async def test_upload_without_drive_permission(
     mock_config_entry: MockConfigEntry,
     allowed_dir: Path,
 ) -> None:
-    """An account that did not grant write:drive is asked to re-authenticate."""
+    """Misskey refusing write:drive names it; the credential works: no re-authentication."""
     entry = MockConfigEntry(
         domain=mock_config_entry.domain,
         unique_id=mock_config_entry.unique_id,
@@ -563,8 +563,12 @@ async def test_upload_without_drive_permission(
             blocking=True,
         )
 
-    assert err.value.translation_key == "permission_denied"
-    assert any(entry.async_get_active_flows(hass, {"reauth"}))
+    assert err.value.translation_key == "missing_permission"
+    assert err.value.translation_placeholders == {
+        "account": entry.title,
+        "permission": "write:drive",
+    }
+    assert not any(entry.async_get_active_flows(hass, {"reauth"}))
 
 
 # --- What users meet through misskey.post: each failure names the attachment,

@@ -67,7 +67,9 @@ async def test_send_message_posts_a_note(
     assert texts == ["The washing machine is done.", "**Laundry**\nDry it now."]
     body = last_note(misskey)
     assert body["i"] == init_integration.data["i"]
-    assert set(body) == {"i", "text"}
+    # A new account's notes stay off the public timelines (its options).
+    assert set(body) == {"i", "text", "visibility"}
+    assert body["visibility"] == "home"
     # The entity records when it last posted.
     state = hass.states.get(notify_entity_id(hass, init_integration))
     assert state is not None

@@ -41,7 +41,7 @@ async def test_old_entry_gets_issue_until_reconfigured(
     await hass.async_block_till_done()
 
     assert entry.state is ConfigEntryState.LOADED
-    assert entry.minor_version == 2
+    assert entry.minor_version == 3
     assert entry.data[CONF_PERMISSIONS] == LEGACY_PERMISSIONS
     issue = permissions_issue(issue_registry, entry)
     assert issue is not None

@@ -22,7 +22,14 @@ from homeassistant.util import slugify
 
 from .conftest import HANG_TIMEOUT
 from .listening import until
-from .misskey_server import FIREFISH, FOUNDKEY, MISSKEY_13, SHARKEY, MisskeyServer
+from .misskey_server import (
+    CHERRYPICK,
+    FIREFISH,
+    FOUNDKEY,
+    MISSKEY_13,
+    SHARKEY,
+    MisskeyServer,
+)
 
 NOW = datetime.fromisoformat("2026-12-01T09:00:00+00:00")
 LATER = NOW + timedelta(days=1)
@@ -114,6 +121,7 @@ async def test_local_time_and_attachments(
     (drive_file,) = misskey.files.values()
     assert sent(misskey, "notes/drafts/create") == {
         "fileIds": [drive_file.id],
+        "visibility": "home",
         "scheduledAt": ms(expected),
         "isActuallyScheduled": True,
     }
@@ -215,6 +223,21 @@ async def test_role_limit_reached(
     assert err.value.translation_placeholders == {"max": "1"}
     assert not misskey.calls("drive/files/create")
     assert not misskey.calls("notes/drafts/create")
+
+
+@pytest.mark.parametrize("variant", [CHERRYPICK])
+async def test_cherrypick_schedules_three(
+    hass: HomeAssistant, misskey: MisskeyServer, init_integration: MockConfigEntry
+) -> None:
+    """CherryPick schedules as Misskey 2025.10.2 does; its base role lets 3 wait."""
+    for index in range(3):
+        await post(hass, text=f"Note {index}", scheduled_at=LATER.isoformat())
+    assert len(misskey.drafts) == 3
+    with pytest.raises(ServiceValidationError) as err:
+        await post(hass, text="Too many", scheduled_at=LATER.isoformat())
+    assert err.value.translation_key == "scheduled_note_limit"
+    assert err.value.translation_placeholders == {"max": "3"}
+    assert len(misskey.calls("notes/drafts/create")) == 3
 
 
 async def test_draft_limit_reached(
@@ -327,6 +350,7 @@ async def test_sharkey_schedule(
     assert sent(misskey, "notes/schedule/create") == {
         "text": "Later",
         "cw": "Spoiler",
+        "visibility": "home",
         "scheduleNote": {"scheduledAt": ms(LATER)},
     }
     assert response == {

@@ -55,19 +55,20 @@ async def test_post_returns_the_note(
         "id": note["id"],
         "url": f"{misskey.url}/notes/{note['id']}",
         "created_at": note["createdAt"],
-        "visibility": "public",
+        # A new account's default (its options).
+        "visibility": "home",
         "local_only": False,
         "text": "Hello from Home Assistant",
         "cw": None,
         "file_ids": [],
     }
-    assert sent(misskey) == {"text": "Hello from Home Assistant"}
+    assert sent(misskey) == {"text": "Hello from Home Assistant", "visibility": "home"}
 
     # Reply to it by URL, then by ID, as an automation would.
     await post(hass, init_integration, text="Reply", reply_to=response["url"])
     assert sent(misskey)["replyId"] == note["id"]
     await post(hass, init_integration, renote=response["id"])
-    assert sent(misskey) == {"renoteId": note["id"]}
+    assert sent(misskey) == {"renoteId": note["id"], "visibility": "home"}
 
 
 async def test_single_account_needs_no_entry(
@@ -75,7 +76,7 @@ async def test_single_account_needs_no_entry(
 ) -> None:
     """With one account, config_entry_id may be left out."""
     await post(hass, text="Hi")
-    assert sent(misskey) == {"text": "Hi"}
+    assert sent(misskey) == {"text": "Hi", "visibility": "home"}
 
 
 async def test_every_option_reaches_misskey(
@@ -166,7 +167,11 @@ async def test_reaction_acceptance_spellings(
 ) -> None:
     """Both spellings of reaction_acceptance reach Misskey as its own value."""
     await post(hass, init_integration, text="Hi", reaction_acceptance=acceptance)
-    assert sent(misskey) == {"text": "Hi", "reactionAcceptance": expected}
+    assert sent(misskey) == {
+        "text": "Hi",
+        "reactionAcceptance": expected,
+        "visibility": "home",
+    }
 
 
 @pytest.mark.parametrize("acceptance", ["LikeOnly", "like-only", "likeonly", ""])
@@ -436,7 +441,7 @@ async def test_post_with_attachments(
     first, second = misskey.files.values()
     assert (first.comment, first.is_sensitive) == ("A picture", True)
     assert (second.comment, second.is_sensitive) == (None, False)
-    assert sent(misskey) == {"fileIds": [first.id, second.id]}
+    assert sent(misskey) == {"fileIds": [first.id, second.id], "visibility": "home"}
     assert response["file_ids"] == [first.id, second.id]
 
 

@@ -14,10 +14,14 @@ from .api import MisskeyClient
 from .auth_callback import async_register_callback_view
 from .const import (
     CONF_CREDENTIAL,
+    CONF_DEFAULT_LOCAL_ONLY,
+    CONF_DEFAULT_VISIBILITY,
     CONF_LISTEN,
     CONF_PERMISSIONS,
     DEFAULT_LISTEN,
+    DEFAULT_LOCAL_ONLY,
     DOMAIN,
+    LEGACY_DEFAULT_VISIBILITY,
     LEGACY_PERMISSIONS,
 )
 from .coordinator import MisskeyDataUpdateCoordinator
@@ -99,7 +103,12 @@ async def async_remove_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> 
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> bool:
-    """Record what older entries were granted, so that missing permissions show."""
+    """Bring older entries up to date.
+
+    1.2 records what older entries were granted, so that missing permissions
+    show. 1.3 gives the account a default visibility: new accounts post home,
+    older ones keep posting public, as they did, until the user changes it.
+    """
     if entry.version > 1:
         return False
     if entry.minor_version < 2:
@@ -107,5 +116,15 @@ async def async_migrate_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) ->
             entry,
             data={**entry.data, CONF_PERMISSIONS: LEGACY_PERMISSIONS},
             minor_version=2,
+        )
+    if entry.minor_version < 3:
+        hass.config_entries.async_update_entry(
+            entry,
+            options={
+                CONF_DEFAULT_VISIBILITY: LEGACY_DEFAULT_VISIBILITY,
+                CONF_DEFAULT_LOCAL_ONLY: DEFAULT_LOCAL_ONLY,
+                **entry.options,
+            },
+            minor_version=3,
         )
     return True

@@ -76,8 +76,13 @@ _PROFILE_ERRORS = {
 def account_response(
     limits: AccountLimits, account: Account
 ) -> dict[str, JsonValueType]:
-    """Return the profile as the account actions answer it."""
-    acct = f"@{account.username}" + (f"@{account.host}" if account.host else "")
+    """Return the profile as the account actions answer it.
+
+    The account is spelled as events spell their ``user`` (notification.acct):
+    ``@user@host``, with this server's host for a local account, so the two
+    compare equal, and every action takes it back.
+    """
+    host = account.host or limits.host
     fields: list[JsonValueType] = [
         {"name": item.name, "value": item.value} for item in account.fields
     ]
@@ -85,8 +90,8 @@ def account_response(
     return {
         "id": account.id,
         "username": account.username,
-        "host": account.host,
-        "acct": acct,
+        "host": host,
+        "acct": f"@{account.username}@{host}",
         "name": account.name,
         "description": account.description,
         # A local account has no url in Misskey's answer; its page is this.

@@ -21,7 +21,7 @@ from homeassistant.config_entries import (
     OptionsFlowWithReload,
 )
 from homeassistant.const import CONF_URL
-from homeassistant.core import callback
+from homeassistant.core import HomeAssistant, callback
 from homeassistant.data_entry_flow import UnknownFlow
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.network import NoURLAvailableError, get_url
@@ -30,7 +30,11 @@ from homeassistant.helpers.selector import (
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
 )
+import homeassistant.util.dt as dt_util
 
 from .api import (
     App,
@@ -57,16 +61,24 @@ from .auth_callback import async_expect_authorization, async_register_callback_v
 from .const import (
     APP_DESCRIPTION,
     APP_NAME,
+    APP_NAME_MAX_LOCATION,
     APP_PERMISSIONS,
+    APPS_PAGE_PATH,
     AUTHORIZE_CALLBACK_PATH,
     AUTHORIZE_POLL_INTERVAL,
     AUTHORIZE_TIMEOUT,
+    CONF_APP_NAME,
     CONF_CATCH_UP_WINDOW,
     CONF_CREDENTIAL,
+    CONF_DEFAULT_LOCAL_ONLY,
+    CONF_DEFAULT_VISIBILITY,
     CONF_LISTEN,
     CONF_PERMISSIONS,
     DEFAULT_CATCH_UP_WINDOW,
     DEFAULT_LISTEN,
+    DEFAULT_LOCAL_ONLY,
+    DEFAULT_VISIBILITIES,
+    DEFAULT_VISIBILITY,
     DOMAIN,
     MAX_CATCH_UP_WINDOW,
 )
@@ -81,6 +93,18 @@ HEADER_FRONTEND_BASE = "HA-Frontend-Base"
 STEP_USER_SCHEMA = probatio.Schema({probatio.Required(CONF_URL): str})
 OPTIONS_SCHEMA = probatio.Schema(
     {
+        probatio.Required(
+            CONF_DEFAULT_VISIBILITY, default=DEFAULT_VISIBILITY
+        ): SelectSelector(
+            SelectSelectorConfig(
+                options=DEFAULT_VISIBILITIES,
+                mode=SelectSelectorMode.DROPDOWN,
+                translation_key="visibility",
+            )
+        ),
+        probatio.Required(
+            CONF_DEFAULT_LOCAL_ONLY, default=DEFAULT_LOCAL_ONLY
+        ): BooleanSelector(),
         probatio.Required(CONF_LISTEN, default=DEFAULT_LISTEN): BooleanSelector(),
         probatio.Required(
             CONF_CATCH_UP_WINDOW, default=DEFAULT_CATCH_UP_WINDOW
@@ -97,14 +121,28 @@ OPTIONS_SCHEMA = probatio.Schema(
 )
 
 
+def app_name(hass: HomeAssistant) -> str:
+    """Return the name of a new app: this Home Assistant's, and when it was made.
+
+    Misskey lists every app the account allowed, and keeps each valid until
+    the user deletes it; the name tells them apart there.
+    """
+    when = dt_util.now().strftime("%Y-%m-%d %H:%M")
+    location = " ".join((hass.config.location_name or "").split())
+    if len(location) > APP_NAME_MAX_LOCATION:
+        location = location[: APP_NAME_MAX_LOCATION - 1] + "…"
+    return f"{APP_NAME} ({location}, {when})" if location else f"{APP_NAME} ({when})"
+
+
 class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
     """Connect a Misskey account."""
 
     VERSION = 1
-    MINOR_VERSION = 2
+    MINOR_VERSION = 3
 
     _url: str
     _app: App
+    _app_name: str
     _auth_session: AuthSession
 
     @staticmethod
@@ -160,7 +198,7 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Explain, then open Misskey's authorization page again."""
         return await self._async_step_confirm(
-            "reauth_confirm", self._get_reauth_entry().data[CONF_URL], user_input
+            "reauth_confirm", self._get_reauth_entry(), user_input
         )
 
     async def async_step_reconfigure(
@@ -168,12 +206,14 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Authorize again, for example to grant new permissions."""
         return await self._async_step_confirm(
-            "reconfigure", self._get_reconfigure_entry().data[CONF_URL], user_input
+            "reconfigure", self._get_reconfigure_entry(), user_input
         )
 
     async def _async_step_confirm(
-        self, step_id: str, url: str, user_input: dict[str, Any] | None
+        self, step_id: str, entry: ConfigEntry, user_input: dict[str, Any] | None
     ) -> ConfigFlowResult:
+        """Say which app the new one replaces, then authorize again."""
+        url: str = entry.data[CONF_URL]
         errors: dict[str, str] = {}
         if user_input is not None:
             if not (error := await self._async_begin_authorization(url)):
@@ -182,7 +222,12 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_show_form(
             step_id=step_id,
             errors=errors,
-            description_placeholders={"instance": instance_host(url)},
+            description_placeholders={
+                "instance": instance_host(url),
+                # Entries made before 1.3 do not know; their apps had this name.
+                "app": entry.data.get(CONF_APP_NAME, APP_NAME),
+                "apps_url": f"{url}{APPS_PAGE_PATH}",
+            },
         )
 
     async def _async_begin_authorization(
@@ -207,9 +252,10 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
             return "cannot_connect"
         except MisskeyResponseError, MisskeyApiError:
             return "not_misskey"
+        self._app_name = app_name(self.hass)
         try:
             self._app = await client.create_app(
-                APP_NAME, APP_DESCRIPTION, APP_PERMISSIONS, self._callback_url()
+                self._app_name, APP_DESCRIPTION, APP_PERMISSIONS, self._callback_url()
             )
             self._auth_session = await client.generate_session(self._app.secret)
         except MisskeyRateLimitError:
@@ -338,6 +384,7 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
             CONF_URL: self._url,
             CONF_CREDENTIAL: credential,
             CONF_PERMISSIONS: self._app.permission,
+            CONF_APP_NAME: self._app_name,
         }
         if self.source == SOURCE_REAUTH:
             self._abort_if_unique_id_mismatch(reason="wrong_account")
@@ -350,7 +397,16 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._get_reconfigure_entry(), data_updates=data
             )
         self._abort_if_unique_id_configured()
-        return self.async_create_entry(title=f"@{account.username}@{host}", data=data)
+        # Notes stay off the public timelines until the user chooses otherwise
+        # in the options; the set-up asks nothing more.
+        return self.async_create_entry(
+            title=f"@{account.username}@{host}",
+            data=data,
+            options={
+                CONF_DEFAULT_VISIBILITY: DEFAULT_VISIBILITY,
+                CONF_DEFAULT_LOCAL_ONLY: DEFAULT_LOCAL_ONLY,
+            },
+        )
 
     def async_remove(self) -> None:
         """Stop waiting when the flow ends or the user walks away."""
@@ -361,7 +417,7 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
 
 
 class MisskeyOptionsFlow(OptionsFlowWithReload):
-    """Whether to listen for the account's events, and how far to catch up."""
+    """What a note is by default; whether to listen for events, how far to catch up."""
 
     async def async_step_init(
         self, user_input: dict[str, Any] | None = None
@@ -370,6 +426,8 @@ class MisskeyOptionsFlow(OptionsFlowWithReload):
         if user_input is not None:
             return self.async_create_entry(
                 data={
+                    CONF_DEFAULT_VISIBILITY: user_input[CONF_DEFAULT_VISIBILITY],
+                    CONF_DEFAULT_LOCAL_ONLY: user_input[CONF_DEFAULT_LOCAL_ONLY],
                     CONF_LISTEN: user_input[CONF_LISTEN],
                     CONF_CATCH_UP_WINDOW: int(user_input[CONF_CATCH_UP_WINDOW]),
                 }

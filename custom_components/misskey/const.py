@@ -7,8 +7,19 @@ DOMAIN: Final = "misskey"
 
 CONF_CREDENTIAL: Final = "i"
 CONF_PERMISSIONS: Final = "permissions"
+# The name of the app the credential belongs to, which the user deletes on
+# Misskey once a new one replaced it (absent before entry version 1.3).
+CONF_APP_NAME: Final = "app_name"
 
+# Each set-up, re-authentication and Reconfigure registers a new app on
+# Misskey, and Misskey keeps each valid until the user deletes it: the name
+# says which Home Assistant made it, and when ("Home Assistant (Home,
+# 2026-12-24 18:00)"). Misskey stores at most 128 characters of it.
 APP_NAME: Final = "Home Assistant"
+APP_NAME_MAX_LOCATION: Final = 80
+# Where Misskey lists them (Settings → Service integration → Manage access
+# tokens), on every version.
+APPS_PAGE_PATH: Final = "/settings/apps"
 APP_DESCRIPTION: Final = "Posts notes from Home Assistant automations and scripts."
 # Servers store permission names they do not know and never match them, so one
 # list serves every version and fork.
@@ -125,6 +136,18 @@ MAX_CW_LENGTH: Final = 100
 # up to 512 characters unless meta says otherwise (Sharkey's maxAltTextLength).
 MAX_ATTACHMENTS: Final = 16
 MAX_ALT_TEXT_LENGTH: Final = 512
+
+# Posting (options of the entry): what a note is when the call does not say.
+# New accounts post home; accounts set up before entry version 1.3 keep the
+# public notes they posted until then (async_migrate_entry writes it).
+CONF_DEFAULT_VISIBILITY: Final = "default_visibility"
+CONF_DEFAULT_LOCAL_ONLY: Final = "default_local_only"
+DEFAULT_VISIBILITY: Final = "home"
+LEGACY_DEFAULT_VISIBILITY: Final = "public"
+DEFAULT_LOCAL_ONLY: Final = False
+# A default for notes without recipients: specified would make them visible to
+# the account alone.
+DEFAULT_VISIBILITIES: Final = ["public", "home", "followers"]
 
 # Listening (options of the entry).
 CONF_LISTEN: Final = "listen"

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 from homeassistant.components.diagnostics import REDACTED
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_CREDENTIAL
+from .const import CONF_APP_NAME, CONF_CREDENTIAL
 from .permissions import missing_permissions
 
 if TYPE_CHECKING:
@@ -106,7 +106,8 @@ async def async_get_config_entry_diagnostics(
     if account.get("name"):
         account["name"] = REDACTED
     return {
-        "entry": _redact(entry.data, SECRETS),
+        # The app's name holds Home Assistant's location name.
+        "entry": _redact(entry.data, SECRETS | {CONF_APP_NAME}),
         "instance": {
             "url": coordinator.client.url,
             "name": meta.name,

@@ -49,13 +49,23 @@ class reauth_on_refusal:  # used as a function: with reauth_on_refusal(...)
             self.entry.async_start_reauth(self.hass)
 
 
-def credential_refused(err: MisskeyApiError) -> CredentialRefusedError:
-    """Return what users read when Misskey refuses the credential or its permission."""
+def credential_refused() -> CredentialRefusedError:
+    """Return what users read when Misskey no longer accepts the credential."""
     return CredentialRefusedError(
+        translation_domain=DOMAIN, translation_key="authentication_failed"
+    )
+
+
+def permission_refused(limits: AccountLimits, permission: str) -> HomeAssistantError:
+    """Return what users read when Misskey refuses a permission the account lacks.
+
+    The credential itself works, so this starts no re-authentication: the
+    message says to Reconfigure the account and names the permission.
+    """
+    return HomeAssistantError(
         translation_domain=DOMAIN,
-        translation_key="authentication_failed"
-        if isinstance(err, MisskeyAuthenticationError)
-        else "permission_denied",
+        translation_key="missing_permission",
+        translation_placeholders={"account": limits.title, "permission": permission},
     )
 
 
@@ -114,18 +124,11 @@ async def async_call[T](
     try:
         return await client.retry_rate_limited(call, RATE_LIMIT_MAX_WAIT)
     except MisskeyAuthenticationError as err:
-        raise credential_refused(err) from err
+        raise credential_refused() from err
     except MisskeyAccountSuspendedError as err:
         raise suspended_error(limits) from err
     except MisskeyPermissionDeniedError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="missing_permission",
-            translation_placeholders={
-                "account": limits.title,
-                "permission": permission or "?",
-            },
-        ) from err
+        raise permission_refused(limits, permission or "?") from err
     except MisskeyRateLimitError as err:
         raise rate_limited_error("action_rate_limited", err) from err
     except MisskeyInvalidParamError as err:

@@ -46,9 +46,10 @@ from .const import (
     ATTR_URL,
     DOMAIN,
     MAX_ATTACHMENTS,
+    PERMISSION_WRITE_DRIVE,
     RATE_LIMIT_MAX_WAIT,
 )
-from .errors import credential_refused, suspended_error
+from .errors import credential_refused, permission_refused, suspended_error
 from .limits import UNKNOWN_TYPE, AccountLimits, mime_type_matches
 
 CHUNK_SIZE: Final = 64 * 1024
@@ -331,8 +332,10 @@ async def _async_upload(
         ) from err
     except MisskeyFileTooLargeError as err:
         raise attachment.error("attachment_rejected_too_large") from err
-    except (MisskeyAuthenticationError, MisskeyPermissionDeniedError) as err:
-        raise credential_refused(err) from err
+    except MisskeyAuthenticationError as err:
+        raise credential_refused() from err
+    except MisskeyPermissionDeniedError as err:
+        raise permission_refused(limits, PERMISSION_WRITE_DRIVE) from err
     except MisskeyAccountSuspendedError as err:
         raise suspended_error(limits) from err
     except MisskeyRateLimitError as err:

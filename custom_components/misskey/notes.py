@@ -12,7 +12,11 @@ from .errors import async_call, require_permission, validation_error
 from .limits import AccountLimits
 from .post import note_id_from_reference
 
-_CUSTOM_EMOJI_RE: Final = re.compile(r":(?P<name>[A-Za-z0-9_+-]+):")
+# A custom emoji as users write it (:name:) and as Misskey reports reactions:
+# :name@.: for this server's, :name@host: for another server's.
+_CUSTOM_EMOJI_RE: Final = re.compile(
+    r":(?P<name>[A-Za-z0-9_+-]+)(?:@(?P<host>\.|[A-Za-z0-9.:-]+))?:"
+)
 # What a Unicode emoji sequence is made of: symbols, skin tones, variation
 # selectors, the keycap mark, zero width joiners and flag tags.
 _EMOJI_CATEGORIES: Final = frozenset({"So", "Sk", "Mn", "Me", "Cf"})
@@ -51,23 +55,36 @@ def is_unicode_emoji(text: str) -> bool:
 async def async_react(
     client: MisskeyClient, limits: AccountLimits, note: str, reaction: str
 ) -> None:
-    """React to a note with a Unicode emoji or ``:name:`` of a custom emoji.
+    """React to a note with a Unicode emoji or a custom emoji.
 
-    Misskey turns a reaction it does not know into ❤ without a word, so
-    what it would not take is refused here.
+    A custom emoji is ``:name:``, or as an event's ``reaction`` reports it:
+    ``:name@.:`` (this server's) or ``:name@host:`` (another server's, which
+    the account can only use if its own server has an emoji of that name).
+    It is sent as ``:name:``, which every version takes. Misskey turns a
+    reaction it does not know into ❤ without a word, so what it would not
+    take is refused here.
     """
     require_permission(limits, PERMISSION_WRITE_REACTIONS)
     note_id = note_id_from_reference(limits.url, ATTR_NOTE, note)
     reaction = reaction.strip()
     if match := _CUSTOM_EMOJI_RE.fullmatch(reaction):
+        name = match["name"]
         exists = await async_call(
             client,
             limits,
-            lambda: client.custom_emoji_exists(match["name"]),
+            lambda: client.custom_emoji_exists(name),
             "action_failed",
         )
         if exists is False:
+            if match["host"] not in (None, ".", limits.host):
+                raise validation_error(
+                    "unknown_remote_custom_emoji",
+                    reaction=reaction,
+                    name=f":{name}:",
+                    host=match["host"],
+                )
             raise validation_error("unknown_custom_emoji", reaction=reaction)
+        reaction = f":{name}:"
     elif not is_unicode_emoji(reaction):
         raise validation_error("invalid_reaction", reaction=reaction)
     await async_call(

@@ -48,9 +48,14 @@ from .const import (
     ATTR_REPLY_TO,
     ATTR_SENSITIVE,
     ATTR_VISIBILITY,
+    CONF_DEFAULT_LOCAL_ONLY,
+    CONF_DEFAULT_VISIBILITY,
+    DEFAULT_LOCAL_ONLY,
+    DEFAULT_VISIBILITY,
     DOMAIN,
     MAX_POLL_CHOICE_LENGTH,
     MAX_POLL_CHOICES,
+    PERMISSION_WRITE_NOTES,
     RATE_LIMIT_MAX_WAIT,
     REACTION_ACCEPTANCES,
 )
@@ -58,6 +63,7 @@ from .errors import (
     cannot_connect,
     credential_refused,
     invalid_parameter,
+    permission_refused,
     rate_limited_error,
     reauth_on_refusal,
     suspended_error,
@@ -70,8 +76,13 @@ from .schedule import Schedule, async_check_schedule_room, validate_schedule
 if TYPE_CHECKING:
     from .data import MisskeyConfigEntry
 
-# A user as recipients and the account actions take them: @user or @user@host.
-ACCT_RE: Final = re.compile(r"@?(?P<username>\w+)(?:@(?P<host>[\w.:-]+))?")
+# A user as recipients and the account actions take them: @user or @user@host,
+# as events spell it (the host may have a port or be an IPv6 address; a remote
+# user's name may have the dots and hyphens other fediverse servers allow).
+ACCT_RE: Final = re.compile(
+    r"@?(?P<username>\w[\w.-]*)"
+    r"(?:@(?P<host>(?:[\w.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?))?"
+)
 _NOTE_ID_RE: Final = re.compile(r"[0-9A-Za-z]+")
 # A mention as MFM finds one: not inside a word, a user name, maybe a host.
 _MENTION_RE: Final = re.compile(
@@ -139,7 +150,7 @@ async def async_post_note(
     client = entry.runtime_data.client
     limits = entry.runtime_data.coordinator.limits
     with reauth_on_refusal(hass, entry):
-        params = note_params(limits, text, options)
+        params = note_params(limits, text, options, account_defaults(entry))
         attachments: list[Mapping[str, Any]] = [
             {ATTR_SENSITIVE: options.get(ATTR_SENSITIVE, False), **item}
             for item in options.get(ATTR_MEDIA, [])
@@ -166,25 +177,48 @@ async def async_post_note(
             raise
 
 
+def account_defaults(entry: MisskeyConfigEntry) -> dict[str, Any]:
+    """Return what the account's notes are when a call does not say (its options)."""
+    return {
+        ATTR_VISIBILITY: entry.options.get(CONF_DEFAULT_VISIBILITY, DEFAULT_VISIBILITY),
+        ATTR_LOCAL_ONLY: entry.options.get(CONF_DEFAULT_LOCAL_ONLY, DEFAULT_LOCAL_ONLY),
+    }
+
+
 def note_params(
-    limits: AccountLimits, text: str | None, options: Mapping[str, Any]
+    limits: AccountLimits,
+    text: str | None,
+    options: Mapping[str, Any],
+    defaults: Mapping[str, Any],
 ) -> dict[str, Any]:
     """Return notes/create's parameters for the options users give.
 
-    Recipients and attachments need the server, so they are added later.
+    What the options leave out, ``defaults`` (the account's) decide: every
+    note says its visibility. Recipients make a note specified, whatever the
+    default. Recipients and attachments need the server, so they are added
+    later.
     """
     params: dict[str, Any] = {}
     if text is not None:
         params["text"] = text
     if (cw := options.get(ATTR_CW)) is not None:
         params["cw"] = cw
-    if (visibility := options.get(ATTR_VISIBILITY)) is not None:
-        params["visibility"] = visibility
+    visibility: str | None = options.get(ATTR_VISIBILITY)
     if options.get(ATTR_RECIPIENTS):
         if visibility not in (None, "specified"):
             raise validation_error("recipients_need_specified", visibility=visibility)
-        params["visibility"] = "specified"
-    if (local_only := options.get(ATTR_LOCAL_ONLY)) is not None:
+        visibility = "specified"
+    elif visibility is None:
+        visibility = defaults[ATTR_VISIBILITY]
+        if visibility == "public" and limits.can_public_note is False:
+            # Misskey would post it as home. Only a call that asks for public
+            # is refused (_validate_role); a default is not asking.
+            visibility = "home"
+    params["visibility"] = visibility
+    local_only: bool | None = options.get(ATTR_LOCAL_ONLY)
+    if local_only is None and defaults[ATTR_LOCAL_ONLY]:
+        local_only = True
+    if local_only is not None:
         params["localOnly"] = local_only
     if (reply_to := options.get(ATTR_REPLY_TO)) is not None:
         params["replyId"] = note_id_from_reference(limits.url, ATTR_REPLY_TO, reply_to)
@@ -361,14 +395,7 @@ async def _async_schedule(
             lambda: send(params, schedule.at), RATE_LIMIT_MAX_WAIT
         )
     except MisskeyPermissionDeniedError as err:
-        raise HomeAssistantError(
-            translation_domain=DOMAIN,
-            translation_key="missing_permission",
-            translation_placeholders={
-                "account": limits.title,
-                "permission": schedule.permission,
-            },
-        ) from err
+        raise permission_refused(limits, schedule.permission) from err
     except MisskeyRateLimitError as err:
         raise rate_limited_error("rate_limited", err) from err
     except MisskeyApiError as err:
@@ -382,9 +409,15 @@ async def _async_schedule(
 
 
 def post_error(limits: AccountLimits, err: MisskeyError) -> HomeAssistantError:
-    """Return what a user reads when Misskey did not take a note."""
-    if isinstance(err, (MisskeyAuthenticationError, MisskeyPermissionDeniedError)):
-        return credential_refused(err)
+    """Return what a user reads when Misskey did not take a note.
+
+    A refused credential starts re-authentication; a refused permission
+    names it, as for every action (the credential itself works).
+    """
+    if isinstance(err, MisskeyAuthenticationError):
+        return credential_refused()
+    if isinstance(err, MisskeyPermissionDeniedError):
+        return permission_refused(limits, PERMISSION_WRITE_NOTES)
     if isinstance(err, MisskeyAccountSuspendedError):
         return suspended_error(limits)
     if isinstance(err, MisskeyInvalidParamError):

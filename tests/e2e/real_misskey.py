@@ -35,9 +35,11 @@ automation:
     # Events caught up after a restart come in a burst: answer each.
     mode: queued
     triggers:
-      - trigger: state
-        entity_id: {mentions}
-        not_from: unavailable
+      - trigger: event.received
+        target:
+          entity_id: {mentions}
+        options:
+          event_type: [mention, reply]
     conditions:
       - condition: template
         value_template: "{{{{ 'lights off' in (trigger.to_state.attributes.text or '') }}}}"

@@ -151,13 +151,14 @@ def test_add_misskey_through_the_ui_and_post(
     hass_process.api(
         "POST",
         f"/api/services/notify/{legacy[0]}",
-        {"message": "Someone is at the door.", "data": {"visibility": "home"}},
+        {"message": "Someone is at the door.", "data": {"visibility": "followers"}},
     )
 
     posted = notes(fake_misskey)
+    # A new account posts home unless a call says otherwise.
     assert [(note["text"], note["visibility"]) for note in posted] == [
-        ("**Laundry**\nThe washing machine is done.", "public"),
-        ("Someone is at the door.", "home"),
+        ("**Laundry**\nThe washing machine is done.", "home"),
+        ("Someone is at the door.", "followers"),
     ]
     # What the user sees on Misskey.
     note_page = page.context.new_page()

@@ -1,8 +1,8 @@
 """Hearing Misskey in a real Home Assistant: an automation answers a mention in its thread.
 
 Against the test Misskey server: the account is added over the REST API (as
-in the polling test), an automation like the README's "Reacting to Misskey"
-one answers mentions that contain "lights off", and another user of the
+in the polling test), an automation like the README's "Hearing the account"
+one (on the event.received trigger) answers mentions that contain "lights off", and another user of the
 server mentions the account. The answer must land in the thread, once; the
 event entity's history is the README's picture (docs/events-history.png with
 MISSKEY_HA_SCREENSHOTS=docs).
@@ -37,9 +37,11 @@ automation:
     alias: Lights off from Misskey
     mode: queued
     triggers:
-      - trigger: state
-        entity_id: {mentions}
-        not_from: unavailable
+      - trigger: event.received
+        target:
+          entity_id: {mentions}
+        options:
+          event_type: [mention, reply]
     conditions:
       - condition: template
         value_template: "{{{{ 'lights off' in (trigger.to_state.attributes.text or '') }}}}"
