@@ -189,8 +189,12 @@ async def test_poll_form(hass: HomeAssistant, misskey: MisskeyServer) -> None:
         "expiresAt": int(ends_at.timestamp() * 1000),
     }
 
-    # A poll form that was deleted, and an emptied list of attachments: no poll, no files.
-    assert await post(text="Just text", poll="", media=[]) == {"text": "Just text"}
+    # A poll form that was deleted, and an emptied list of attachments: no poll, no
+    # files (the visibility is the account's default).
+    assert await post(text="Just text", poll="", media=[]) == {
+        "text": "Just text",
+        "visibility": "home",
+    }
 
 
 @pytest.mark.usefixtures("init_integration")
