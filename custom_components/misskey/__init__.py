@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from types import ModuleType
+from typing import TYPE_CHECKING
+
 from homeassistant.const import CONF_NAME, CONF_URL, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv, discovery
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.helpers.importlib import async_import_module
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import slugify
 from homeassistant.util.json import json_loads
@@ -26,10 +30,12 @@ from .const import (
 )
 from .coordinator import MisskeyDataUpdateCoordinator
 from .data import MisskeyConfigEntry, MisskeyData
-from .listener import MisskeyListener, listener_store
 from .notify import CONF_ENTRY_ID, async_unload_service
 from .permissions import async_remove_permissions_issue, async_update_permissions_issue
 from .services import async_setup_services
+
+if TYPE_CHECKING:
+    from .listener import MisskeyListener
 
 PLATFORMS: list[Platform] = [
     Platform.BINARY_SENSOR,
@@ -60,11 +66,10 @@ async def async_setup_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> b
     entry.async_on_unload(client.close)
     coordinator = MisskeyDataUpdateCoordinator(hass, entry, client)
     await coordinator.async_config_entry_first_refresh()
-    listener = (
-        MisskeyListener(hass, entry, coordinator)
-        if entry.options.get(CONF_LISTEN, DEFAULT_LISTEN)
-        else None
-    )
+    listener: MisskeyListener | None = None
+    if entry.options.get(CONF_LISTEN, DEFAULT_LISTEN):
+        listening = await _async_import_listening(hass)
+        listener = listening.MisskeyListener(hass, entry, coordinator)
     entry.runtime_data = MisskeyData(client, coordinator, listener)
     async_update_permissions_issue(hass, entry)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
@@ -99,7 +104,17 @@ async def async_unload_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> 
 async def async_remove_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> None:
     """Forget the account's repair issue and where its events stopped."""
     async_remove_permissions_issue(hass, entry)
-    await listener_store(hass, entry.entry_id).async_remove()
+    listening = await _async_import_listening(hass)
+    await listening.listener_store(hass, entry.entry_id).async_remove()
+
+
+async def _async_import_listening(hass: HomeAssistant) -> ModuleType:
+    """Return the listener's module, imported (in the executor) only when needed.
+
+    An account that only posts never needs the streaming client, so Home
+    Assistant does not import it at every start.
+    """
+    return await async_import_module(hass, f"{__name__}.listener")
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> bool:

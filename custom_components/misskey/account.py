@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, timedelta
+import re
 from typing import Any
 
 from homeassistant.core import HomeAssistant
@@ -47,8 +48,7 @@ from .const import (
 )
 from .errors import async_call, require_permission, validation_error
 from .limits import AccountLimits
-from .media import async_delete_files, async_upload_attachments
-from .post import ACCT_RE
+from .post import ACCT, async_import_media
 
 # Misskey's avatars and banners must be images (AVATAR_NOT_AN_IMAGE).
 IMAGE_TYPES = ["image/*"]
@@ -133,7 +133,7 @@ async def async_get_account(
             "account_lookup_failed",
             account=limits.title,
         )
-    if not (match := ACCT_RE.fullmatch(account.strip())):
+    if not (match := re.fullmatch(ACCT, account.strip())):
         raise validation_error("invalid_account", account=account)
     host: str | None = match["host"]
     if host is not None and host.lower() == limits.host:
@@ -217,7 +217,8 @@ async def async_update_profile(
         require_permission(limits, PERMISSION_WRITE_DRIVE)
         if limits.can_update_bio_media is False:
             raise validation_error("bio_media_not_allowed")
-        files = await async_upload_attachments(
+        media = await async_import_media(hass)
+        files = await media.async_upload_attachments(
             hass, client, limits, [source for _, source in images], accept=IMAGE_TYPES
         )
         for (param, _), drive_file in zip(images, files, strict=True):
@@ -233,8 +234,8 @@ async def async_update_profile(
         )
     except HomeAssistantError as err:
         # When the answer was lost, the profile may show them already.
-        if not _outcome_unknown(err.__cause__):
-            await async_delete_files(client, files)
+        if files and not _outcome_unknown(err.__cause__):
+            await media.async_delete_files(client, files)
         raise
 
 

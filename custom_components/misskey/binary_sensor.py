@@ -18,10 +18,10 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from .api import Account
 from .coordinator import MisskeyDataUpdateCoordinator
 from .entity import MisskeyEntity
-from .listener import MisskeyListener
 
 if TYPE_CHECKING:
     from .data import MisskeyConfigEntry
+    from .listener import MisskeyListener
 
 # The coordinator reads the account for all of them.
 PARALLEL_UPDATES = 0

@@ -140,3 +140,12 @@ class MisskeyDataUpdateCoordinator(DataUpdateCoordinator[Account]):
             translation_key="update_failed",
             translation_placeholders={"error": str(err)},
         )
+
+
+def unread_notifications(account: Account) -> int | None:
+    """Return the unread notifications ``i`` tells of, if it tells."""
+    count = account.raw.get("unreadNotificationsCount")
+    if isinstance(count, int):
+        return count
+    # Misskey 12 only says whether there are any.
+    return 0 if account.raw.get("hasUnreadNotification") is False else None

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from homeassistant.config_entries import ConfigEntry
 
 from .api import MisskeyClient
 from .coordinator import MisskeyDataUpdateCoordinator
-from .listener import MisskeyListener
+
+if TYPE_CHECKING:
+    # Imported only by accounts that listen (see async_setup_entry).
+    from .listener import MisskeyListener
 
 type MisskeyConfigEntry = ConfigEntry[MisskeyData]
 

@@ -25,11 +25,11 @@ from .const import (
 )
 from .coordinator import MisskeyDataUpdateCoordinator
 from .entity import MisskeyEntity
-from .listener import MisskeyListener
-from .notification import MisskeyEvent
 
 if TYPE_CHECKING:
     from .data import MisskeyConfigEntry
+    from .listener import MisskeyListener
+    from .notification import MisskeyEvent
 
 # Events arrive from the listener, not from updates.
 PARALLEL_UPDATES = 0

@@ -28,20 +28,18 @@ import homeassistant.util.dt as dt_util
 from homeassistant.util.json import json_loads
 
 from .api import (
-    Account,
     MisskeyAccountSuspendedError,
     MisskeyApiError,
     MisskeyAuthenticationError,
     MisskeyError,
     MisskeyPermissionDeniedError,
     MisskeyRateLimitError,
-    MisskeyStream,
     MisskeyStreamRefusedError,
     MisskeyTimeoutError,
     Notification,
-    StreamEvent,
     instance_host,
 )
+from .api.stream import MisskeyStream, StreamEvent
 from .const import (
     CATCH_UP_MAX_PAGES,
     CONF_CATCH_UP_WINDOW,
@@ -59,7 +57,7 @@ from .const import (
     STREAM_HEARTBEAT,
     STREAM_RETRY_INTERVAL,
 )
-from .coordinator import MisskeyDataUpdateCoordinator
+from .coordinator import MisskeyDataUpdateCoordinator, unread_notifications
 from .notification import MisskeyEvent, event_from_chat_message, event_from_notification
 from .permissions import async_record_refused_permission, has_permission
 
@@ -656,12 +654,3 @@ def _describe(err: BaseException) -> str:
 def _created(created_at: str) -> datetime:
     """Return when a notification was made; now if the server did not say."""
     return dt_util.parse_datetime(created_at) or dt_util.utcnow()
-
-
-def unread_notifications(account: Account) -> int | None:
-    """Return the unread notifications ``i`` tells of, if it tells."""
-    count = account.raw.get("unreadNotificationsCount")
-    if isinstance(count, int):
-        return count
-    # Misskey 12 only says whether there are any.
-    return 0 if account.raw.get("hasUnreadNotification") is False else None

@@ -14,9 +14,7 @@ from .post import note_id_from_reference
 
 # A custom emoji as users write it (:name:) and as Misskey reports reactions:
 # :name@.: for this server's, :name@host: for another server's.
-_CUSTOM_EMOJI_RE: Final = re.compile(
-    r":(?P<name>[A-Za-z0-9_+-]+)(?:@(?P<host>\.|[A-Za-z0-9.:-]+))?:"
-)
+_CUSTOM_EMOJI: Final = r":(?P<name>[A-Za-z0-9_+-]+)(?:@(?P<host>\.|[A-Za-z0-9.:-]+))?:"
 # What a Unicode emoji sequence is made of: symbols, skin tones, variation
 # selectors, the keycap mark, zero width joiners and flag tags.
 _EMOJI_CATEGORIES: Final = frozenset({"So", "Sk", "Mn", "Me", "Cf"})
@@ -67,7 +65,7 @@ async def async_react(
     require_permission(limits, PERMISSION_WRITE_REACTIONS)
     note_id = note_id_from_reference(limits.url, ATTR_NOTE, note)
     reaction = reaction.strip()
-    if match := _CUSTOM_EMOJI_RE.fullmatch(reaction):
+    if match := re.fullmatch(_CUSTOM_EMOJI, reaction):
         name = match["name"]
         exists = await async_call(
             client,

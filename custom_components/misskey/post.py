@@ -9,12 +9,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 import re
+from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
 from yarl import URL
 
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import HomeAssistantError
+from homeassistant.helpers.importlib import async_import_module
 import homeassistant.util.dt as dt_util
 
 from .api import (
@@ -70,7 +72,6 @@ from .errors import (
     validation_error,
 )
 from .limits import SCHEDULING_DRAFTS, AccountLimits
-from .media import async_delete_files, async_upload_attachments
 from .schedule import Schedule, async_check_schedule_room, validate_schedule
 
 if TYPE_CHECKING:
@@ -79,13 +80,14 @@ if TYPE_CHECKING:
 # A user as recipients and the account actions take them: @user or @user@host,
 # as events spell it (the host may have a port or be an IPv6 address; a remote
 # user's name may have the dots and hyphens other fediverse servers allow).
-ACCT_RE: Final = re.compile(
+# (Patterns, compiled and cached by re at their first use, not at every start.)
+ACCT: Final = (
     r"@?(?P<username>\w[\w.-]*)"
     r"(?:@(?P<host>(?:[\w.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?))?"
 )
-_NOTE_ID_RE: Final = re.compile(r"[0-9A-Za-z]+")
+_NOTE_ID: Final = r"[0-9A-Za-z]+"
 # A mention as MFM finds one: not inside a word, a user name, maybe a host.
-_MENTION_RE: Final = re.compile(
+_MENTION: Final = (
     r"(?<![0-9A-Za-z])@([0-9A-Za-z_]+(?:-[0-9A-Za-z_]+)*)"
     r"(?:@([0-9A-Za-z.-]*[0-9A-Za-z](?::[0-9]+)?))?"
 )
@@ -163,18 +165,30 @@ async def async_post_note(
             params["visibleUserIds"] = await _async_resolve_recipients(
                 client, limits, recipients
             )
-        files: list[DriveFile] = []
-        if attachments:
-            files = await async_upload_attachments(hass, client, limits, attachments)
-            params["fileIds"] = [drive_file.id for drive_file in files]
+        if not attachments:
+            return await _async_create(client, limits, params, schedule)
+        media = await async_import_media(hass)
+        files: list[DriveFile] = await media.async_upload_attachments(
+            hass, client, limits, attachments
+        )
+        params["fileIds"] = [drive_file.id for drive_file in files]
         try:
             return await _async_create(client, limits, params, schedule)
         except NoteOutcomeUnknownError:
             # The note may exist and show these files: keep them.
             raise
         except HomeAssistantError:
-            await async_delete_files(client, files)
+            await media.async_delete_files(client, files)
             raise
+
+
+async def async_import_media(hass: HomeAssistant) -> ModuleType:
+    """Return the module of attachments, imported by the first note that has one.
+
+    It is the largest of the integration, and notes without files, and
+    accounts that never post, do not need it at every start.
+    """
+    return await async_import_module(hass, f"{__package__}.media")
 
 
 def account_defaults(entry: MisskeyConfigEntry) -> dict[str, Any]:
@@ -242,10 +256,10 @@ def note_id_from_reference(instance_url: str, field: str, value: str) -> str:
             str(url.origin()) == instance_url
             and len(parts) == 2
             and parts[0] == "notes"
-            and _NOTE_ID_RE.fullmatch(parts[1])
+            and re.fullmatch(_NOTE_ID, parts[1])
         ):
             return parts[1]
-    elif _NOTE_ID_RE.fullmatch(value):
+    elif re.fullmatch(_NOTE_ID, value):
         return value
     raise validation_error(
         "invalid_note_reference", field=field, value=value, instance=instance_url
@@ -318,7 +332,7 @@ def _validate_role(limits: AccountLimits, params: Mapping[str, Any]) -> None:
     text: str | None = params.get("text")
     if limits.mention_limit is not None and text:
         mentioned: set[tuple[str, str | None]] = set()
-        for user, host in _MENTION_RE.findall(text):
+        for user, host in re.findall(_MENTION, text):
             host = host.lower()
             mentioned.add((user.lower(), None if host in ("", limits.host) else host))
         if len(mentioned) > limits.mention_limit:
@@ -333,7 +347,7 @@ async def _async_resolve_recipients(
     """Return the user IDs of ``@user`` and ``@user@host`` recipients."""
     user_ids: list[str] = []
     for recipient in recipients:
-        if not (match := ACCT_RE.fullmatch(recipient.strip())):
+        if not (match := re.fullmatch(ACCT, recipient.strip())):
             raise validation_error("invalid_recipient", recipient=recipient)
         host = match["host"]
         if host is not None and host.lower() == limits.host:

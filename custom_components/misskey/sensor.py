@@ -18,12 +18,12 @@ from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 from homeassistant.helpers.typing import StateType
 
 from .api import Account
-from .coordinator import MisskeyDataUpdateCoordinator
+from .coordinator import MisskeyDataUpdateCoordinator, unread_notifications
 from .entity import MisskeyEntity
-from .listener import MisskeyListener, unread_notifications
 
 if TYPE_CHECKING:
     from .data import MisskeyConfigEntry
+    from .listener import MisskeyListener
 
 # The coordinator reads the account for all of them.
 PARALLEL_UPDATES = 0

@@ -47,7 +47,6 @@ from .models import (
     ScheduledNote,
     UserKey,
 )
-from .stream import MisskeyStream, StreamEvent
 from .transport import DEFAULT_TIMEOUT, DEFAULT_UPLOAD_TIMEOUT, DRIVE_FILES_CREATE
 from .upload import UPLOAD_CHUNK_SIZE, UploadData
 
@@ -81,7 +80,6 @@ __all__ = [
     "MisskeyResponseError",
     "MisskeyServerError",
     "MisskeySessionPendingError",
-    "MisskeyStream",
     "MisskeyStreamRefusedError",
     "MisskeyTimeoutError",
     "MisskeyUploadSourceError",
@@ -90,7 +88,6 @@ __all__ = [
     "ProfileField",
     "RolePolicies",
     "ScheduledNote",
-    "StreamEvent",
     "UploadData",
     "UserKey",
     "credential_from_access_token",
@@ -98,3 +95,12 @@ __all__ = [
     "normalize_url",
     "scheme_assumed",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """Return the streaming client on first use: an account that only posts needs none."""
+    if name in ("MisskeyStream", "StreamEvent"):
+        from . import stream  # noqa: PLC0415
+
+        return getattr(stream, name)
+    raise AttributeError(name)

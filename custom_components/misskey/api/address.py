@@ -8,9 +8,9 @@ from typing import Final
 
 from yarl import URL
 
-_HOSTNAME_RE: Final = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+_HOSTNAME: Final = r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*"
 # A fediverse handle, @user@host or user@host; the host may have a port.
-_HANDLE_RE: Final = re.compile(r"@?[A-Za-z0-9_.-]+@(?P<host>[^@/\s]+)/?")
+_HANDLE: Final = r"@?[A-Za-z0-9_.-]+@(?P<host>[^@/\s]+)/?"
 
 
 def _is_ip_address(host: str) -> bool:
@@ -39,7 +39,7 @@ def normalize_url(raw: str) -> str:
     if not text:
         raise ValueError("empty URL")
     if scheme_assumed(text):
-        if handle := _HANDLE_RE.fullmatch(text):
+        if handle := re.fullmatch(_HANDLE, text):
             text = handle["host"]
         elif text.startswith("@"):
             raise ValueError("a handle without its server")
@@ -51,7 +51,7 @@ def normalize_url(raw: str) -> str:
     if url.scheme not in ("http", "https"):
         raise ValueError("only http and https are supported")
     host = url.raw_host
-    if not host or not (_HOSTNAME_RE.fullmatch(host) or _is_ip_address(host)):
+    if not host or not (re.fullmatch(_HOSTNAME, host) or _is_ip_address(host)):
         raise ValueError("not a host name")
     if url.user is not None or url.password is not None:
         raise ValueError("credentials in the URL are not supported")

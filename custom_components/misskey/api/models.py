@@ -11,7 +11,7 @@ from datetime import datetime
 import re
 from typing import Any, ClassVar
 
-_VERSION_RE = re.compile(r"(\d+)\.(\d+)")
+_VERSION = r"(\d+)\.(\d+)"
 
 
 class Model:
@@ -80,7 +80,7 @@ class Meta(Model):
         Forks number their own versions (Firefish 1.x, CherryPick 4.x), so only
         versions 10 to 12 can be that old.
         """
-        if not (match := _VERSION_RE.match(self.version)):
+        if not (match := re.match(_VERSION, self.version)):
             return False
         version = (int(match[1]), int(match[2]))
         return (10, 0) <= version < (12, 108)
