@@ -52,6 +52,17 @@ from .misskey_stream import now_iso
 pytestmark = pytest.mark.usefixtures("fast_listener")
 
 
+def without_catch_up(entry: MockConfigEntry) -> MockConfigEntry:
+    """Return the account's entry again, with a catch-up window of 0."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=entry.unique_id,
+        minor_version=entry.minor_version,
+        data=dict(entry.data),
+        options={**entry.options, CONF_LISTEN: True, CONF_CATCH_UP_WINDOW: 0},
+    )
+
+
 @pytest.mark.parametrize("variant", [MISSKEY, SHARKEY, MISSKEY_13, CHERRYPICK])
 async def test_mention_reaches_entity(
     hass: HomeAssistant,
@@ -297,13 +308,7 @@ async def test_catch_up_window_from_options(
     as_bob: MisskeyClient,
 ) -> None:
     """A window of 0 skips everything missed; live events still fire."""
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=mock_config_entry.unique_id,
-        minor_version=2,
-        data=dict(mock_config_entry.data),
-        options={CONF_LISTEN: True, CONF_CATCH_UP_WINDOW: 0},
-    )
+    entry = without_catch_up(mock_config_entry)
     await set_up(hass, misskey, entry)
     mentions = Events(hass, entity_id(hass, entry, "event", "mentions"))
     with patch("custom_components.misskey.listener.RECONNECT_MIN_DELAY", 1):
@@ -685,13 +690,7 @@ async def test_polled_with_the_server_clock_behind(
     """
     misskey.streams.refuse_status = 404
     misskey.clock_skew = -2.0
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=mock_config_entry.unique_id,
-        minor_version=2,
-        data=dict(mock_config_entry.data),
-        options={CONF_LISTEN: True, CONF_CATCH_UP_WINDOW: 0},
-    )
+    entry = without_catch_up(mock_config_entry)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
@@ -714,13 +713,7 @@ async def test_live_one_that_looks_missed_still_fires(
     Misskey's clock than the reconnect (skipped, with a window of 0), and then
     comes live on the socket: that copy fires.
     """
-    entry = MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=mock_config_entry.unique_id,
-        minor_version=2,
-        data=dict(mock_config_entry.data),
-        options={CONF_LISTEN: True, CONF_CATCH_UP_WINDOW: 0},
-    )
+    entry = without_catch_up(mock_config_entry)
     await set_up(hass, misskey, entry)
     mentions = Events(hass, entity_id(hass, entry, "event", "mentions"))
     loop = asyncio.get_running_loop()
