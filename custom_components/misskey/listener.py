@@ -166,8 +166,12 @@ class MisskeyListener:
 
     @callback
     def _async_begin(self, hass: HomeAssistant) -> None:
+        # Not eager: when Home Assistant already runs, set-up returns first.
         task = self._entry.async_create_background_task(
-            hass, self._async_listen(), f"{DOMAIN} listener {self._entry.entry_id}"
+            hass,
+            self._async_listen(),
+            f"{DOMAIN} listener {self._entry.entry_id}",
+            eager_start=False,
         )
         task.add_done_callback(self._async_run_ended)
 
