@@ -31,6 +31,7 @@ import uuid
 
 from aiohttp import BodyPartReader, web
 
+from .misskey_sources import SourcesHub
 from .misskey_stream import NOTIFICATION_TYPES, StreamHub, now_iso
 
 ALNUM = string.ascii_letters + string.digits
@@ -621,6 +622,8 @@ class MisskeyServer:
         if self.variant in (MISSKEY, SHARKEY):
             self.limit("i/update", 20, 3600)
             self.limit("mute/create", 20, 3600)
+        # Antennas, lists, channels, hashtags and follows (tests/misskey_sources.py).
+        self.sources = SourcesHub(self)
         # Endpoints that take multipart/form-data (with the file) instead of JSON.
         self._multipart_endpoints = {"drive/files/create"}
         if self.variant in (MISSKEY, SHARKEY):
@@ -1274,7 +1277,7 @@ class MisskeyServer:
             del data["movedTo"], data["lang"]
         if me is not None and me.id != user.id:
             data |= {
-                "isFollowing": False,
+                "isFollowing": (me.id, user.id) in self.sources.following,
                 "isFollowed": False,
                 "isBlocking": me.id in user.blocked_by,
                 "isBlocked": user.id in me.blocked_by,
@@ -1494,6 +1497,7 @@ class MisskeyServer:
         self.notes[note["id"]] = note
         user.notes_count += 1
         await self._note_events(note, user)
+        await self.sources.note_created(note, user)
         return {"createdNote": note}
 
     # --- what other users do, and what reaches the account's stream ---------
@@ -1634,6 +1638,7 @@ class MisskeyServer:
             return followee.pack()
         followee.followers_count += 1
         user.following_count += 1
+        self.sources.follow(user, followee)
         await self.streams.publish_main(user.id, "follow", followee.pack(detail=True))
         # Misskey sends the follower as UserLite; Sharkey more of it.
         await self.streams.publish_main(

@@ -86,6 +86,8 @@ class StreamConnection:
     main_id: str | None = None
     stalled: bool = False
     received: list[Any] = field(default_factory=list)
+    # The other channels joined (antenna, hashtag...): ID -> (name, params).
+    channels: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
 
 class StreamHub:
@@ -274,9 +276,15 @@ class StreamHub:
             except ValueError:
                 continue
             connection.received.append(data)
-            if not isinstance(data, dict) or data.get("type") != "connect":
+            if not isinstance(data, dict):
                 continue
             body = data.get("body")
+            if data.get("type") == "disconnect" and isinstance(body, dict):
+                # main cannot be left; the others can.
+                connection.channels.pop(str(body.get("id")), None)
+                continue
+            if data.get("type") != "connect":
+                continue
             if isinstance(body, dict):
                 await self._connect(connection, body)
 
@@ -288,9 +296,17 @@ class StreamHub:
             body.get("id"),
             body.get("pong"),
         )
-        if channel != "main" or not isinstance(channel_id, str):
+        if not isinstance(channel_id, str) or connection.user is None:
             return
-        if connection.user is None:
+        if channel != "main":
+            params = body.get("params")
+            await self.server.sources.connect(
+                connection,
+                str(channel),
+                channel_id,
+                params if isinstance(params, dict) else {},
+                bool(pong),
+            )
             return
         token = connection.token
         from .misskey_server import MISSKEY_13  # noqa: PLC0415

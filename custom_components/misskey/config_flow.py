@@ -18,6 +18,7 @@ from homeassistant.config_entries import (
     ConfigEntry,
     ConfigFlow,
     ConfigFlowResult,
+    ConfigSubentryFlow,
     OptionsFlowWithReload,
 )
 from homeassistant.const import CONF_URL
@@ -81,7 +82,9 @@ from .const import (
     DEFAULT_VISIBILITY,
     DOMAIN,
     MAX_CATCH_UP_WINDOW,
+    SUBENTRY_SOURCE,
 )
+from .source_flow import SourceSubentryFlow
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -150,6 +153,14 @@ class MisskeyConfigFlow(ConfigFlow, domain=DOMAIN):
     def async_get_options_flow(config_entry: ConfigEntry) -> MisskeyOptionsFlow:
         """Return the options flow: listening for the account's events."""
         return MisskeyOptionsFlow()
+
+    @classmethod
+    @callback
+    def async_get_supported_subentry_types(
+        cls, config_entry: ConfigEntry
+    ) -> dict[str, type[ConfigSubentryFlow]]:
+        """Return the subentries of an account: the sources it follows."""
+        return {SUBENTRY_SOURCE: SourceSubentryFlow}
 
     def __init__(self) -> None:
         """Start with no authorization under way."""

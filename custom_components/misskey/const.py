@@ -31,6 +31,7 @@ PERMISSION_WRITE_REACTIONS: Final = "write:reactions"
 PERMISSION_WRITE_ACCOUNT: Final = "write:account"
 PERMISSION_WRITE_MUTES: Final = "write:mutes"
 PERMISSION_WRITE_NOTES_SCHEDULE: Final = "write:notes-schedule"
+PERMISSION_READ_CHANNELS: Final = "read:channels"
 APP_PERMISSIONS: Final = [
     # The account, its sensors and its live events (streaming channel main).
     PERMISSION_READ_ACCOUNT,
@@ -47,6 +48,8 @@ APP_PERMISSIONS: Final = [
     # Misskey does not know the name: its authorization page shows it as it
     # is, and it never matches anything there.
     PERMISSION_WRITE_NOTES_SCHEDULE,
+    # The followed and favourite channels a source may follow.
+    PERMISSION_READ_CHANNELS,
 ]
 # What accounts set up before entry version 1.2 were granted.
 LEGACY_PERMISSIONS: Final = [
@@ -202,3 +205,28 @@ MAX_DESCRIPTION_LENGTH: Final = 1500
 MAX_DESCRIPTION_LENGTH_BEFORE_12_108: Final = 500
 MAX_PROFILE_FIELDS: Final = 16
 MAX_PROFILE_FIELDS_BEFORE_12_108: Final = 4
+
+# Sources (subentries of an account): what others post that the account follows.
+SUBENTRY_SOURCE: Final = "source"
+CONF_KIND: Final = "kind"
+KIND_ANTENNA: Final = "antenna"
+KIND_LIST: Final = "list"
+KIND_CHANNEL: Final = "channel"
+KIND_HASHTAG: Final = "hashtag"
+KIND_ACCOUNT: Final = "account"
+SOURCE_KINDS: Final = (
+    KIND_ANTENNA,
+    KIND_LIST,
+    KIND_CHANNEL,
+    KIND_HASHTAG,
+    KIND_ACCOUNT,
+)
+# Where a source's account lives; the user typed @user@host.
+CONF_USER_ID: Final = "user_id"
+EVENT_NOTE: Final = "note"
+# Misskey joins at most 32 channels per connection: main and the home
+# timeline take two.
+MAX_SOURCES: Final = 30
+# A followed account's notes come on the home timeline; another's are asked
+# for this often (users/notes), which costs its server little.
+SOURCE_POLL_INTERVAL: Final = timedelta(minutes=3)

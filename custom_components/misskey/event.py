@@ -1,4 +1,4 @@
-"""Event entities of a Misskey account: what other people do with it."""
+"""Event entities of a Misskey account: what other people do with it, and its sources' notes."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Final
 from homeassistant.components.event import EventEntity, EventEntityDescription
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.device_registry import DeviceEntryType, DeviceInfo
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
 from .const import (
@@ -17,6 +18,7 @@ from .const import (
     EVENT_FOLLOW,
     EVENT_FOLLOW_REQUEST_RECEIVED,
     EVENT_MENTION,
+    EVENT_NOTE,
     EVENT_POLL_ENDED,
     EVENT_QUOTE,
     EVENT_REACTION,
@@ -25,6 +27,7 @@ from .const import (
 )
 from .coordinator import MisskeyDataUpdateCoordinator
 from .entity import MisskeyEntity
+from .sources import Source, entry_sources
 
 if TYPE_CHECKING:
     from .data import MisskeyConfigEntry
@@ -93,6 +96,24 @@ async def async_setup_entry(
         MisskeyEventEntity(data.coordinator, data.listener, description)
         for description in EVENTS
     )
+    listener = data.listener
+    added: set[str] = set()
+
+    @callback
+    def add_sources(sources: list[Source]) -> None:
+        """Add the event entity of each source, in its subentry."""
+        for source in sources:
+            if source.subentry_id in added:
+                continue
+            added.add(source.subentry_id)
+            async_add_entities(
+                [MisskeySourceEventEntity(data.coordinator, listener, source)],
+                config_subentry_id=source.subentry_id,
+            )
+
+    add_sources(list(entry_sources(entry).values()))
+    # Sources added later join the open connection: no reload adds them.
+    entry.async_on_unload(listener.async_add_sources_added_listener(add_sources))
 
 
 class MisskeyEventEntity(MisskeyEntity, EventEntity):
@@ -136,6 +157,65 @@ class MisskeyEventEntity(MisskeyEntity, EventEntity):
         Not whether the account's last read worked: that is the sensors' business.
         """
         return self._listener.available
+
+
+class MisskeySourceEventEntity(MisskeyEntity, EventEntity):
+    """Fires when a note arrives from one source: an antenna, list, channel, hashtag or account.
+
+    The source is a device of its own, so that it shows in the source's
+    subentry and its entity is named after it.
+    """
+
+    _attr_event_types = [EVENT_NOTE]
+    _attr_translation_key = "source"
+    _attr_name = None
+    _unrecorded_attributes = frozenset({ATTR_TEXT})
+
+    def __init__(
+        self,
+        coordinator: MisskeyDataUpdateCoordinator,
+        listener: MisskeyListener,
+        source: Source,
+    ) -> None:
+        """Make the entity of one source."""
+        super().__init__(coordinator, f"source_{source.subentry_id}")
+        entry = coordinator.config_entry
+        self._source = source
+        self._listener = listener
+        self._attr_device_info = DeviceInfo(
+            identifiers={(DOMAIN, f"{entry.unique_id}_{source.subentry_id}")},
+            name=source.name,
+            manufacturer=coordinator.meta.name or "Misskey",
+            model=f"Misskey {source.kind}",
+            entry_type=DeviceEntryType.SERVICE,
+        )
+
+    async def async_added_to_hass(self) -> None:
+        """Listen for the source's notes."""
+        await super().async_added_to_hass()
+        self.async_on_remove(
+            self._listener.async_add_source_listener(
+                self._source.subentry_id, self._async_handle_note
+            )
+        )
+        self.async_on_remove(
+            self._listener.async_add_connection_listener(self.async_write_ha_state)
+        )
+
+    @callback
+    def _async_handle_note(self, attributes: dict[str, Any]) -> None:
+        self._trigger_event(EVENT_NOTE, with_excerpt(attributes))
+        self.async_write_ha_state()
+
+    @property
+    def available(self) -> bool:
+        """Return whether notes can arrive: reconnecting only delays them."""
+        return self._listener.available
+
+    @property
+    def extra_state_attributes(self) -> dict[str, Any]:
+        """Say how the source's notes arrive (an account's: home timeline or polling)."""
+        return {"delivery": self._listener.source_delivery(self._source.subentry_id)}
 
 
 def with_excerpt(attributes: dict[str, Any]) -> dict[str, Any]:

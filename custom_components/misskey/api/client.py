@@ -314,6 +314,41 @@ class MisskeyClient(Transport):
             raw={},
         )
 
+    async def named_items(
+        self, endpoint: str, params: Mapping[str, Any] | None = None
+    ) -> list[tuple[str, str]]:
+        """Return (ID, name) of what a list endpoint answers: antennas, lists, channels."""
+        data = await self.request(endpoint, dict(params or {}), authenticated=True)
+        if not isinstance(data, list):
+            raise MisskeyResponseError(f"{endpoint}: the answer is not a list")
+        return [
+            (str(item["id"]), str(item.get("name") or item["id"]))
+            for item in data
+            if isinstance(item, Mapping) and "id" in item
+        ]
+
+    async def timeline(
+        self,
+        endpoint: str,
+        params: Mapping[str, Any],
+        *,
+        since_id: str | None = None,
+        limit: int = 100,
+    ) -> list[Mapping[str, Any]]:
+        """Return notes of a timeline endpoint, oldest first, after ``since_id`` if given.
+
+        Misskey sends ``sinceId`` pages oldest first, Misskey 12 and some
+        timelines newest first; both come back oldest first here.
+        """
+        body: dict[str, Any] = {**params, "limit": limit}
+        if since_id is not None:
+            body["sinceId"] = since_id
+        data = await self.request(endpoint, body, authenticated=True)
+        if not isinstance(data, list):
+            raise MisskeyResponseError(f"{endpoint}: the answer is not a list")
+        notes = [item for item in data if isinstance(item, Mapping) and "id" in item]
+        return sorted(notes, key=lambda note: str(note["id"]))
+
 
 def _account(data: Any, endpoint: str) -> Account:
     if not isinstance(data, Mapping) or "id" not in data or "username" not in data:

@@ -1,4 +1,9 @@
-"""Misskey's streaming API: one WebSocket joined to the account's channel ``main``.
+"""Misskey's streaming API: one WebSocket joined to ``main`` and to other channels.
+
+Misskey multiplexes channels on one connection: each is joined with
+``connect`` under an ID of ours, left with ``disconnect``, and its messages
+carry that ID. ``main`` is joined by connect(); others (an antenna, a list, a
+hashtag...) by join(), now and again after every reconnection.
 
 The credential travels as ``?i=`` because Misskey 12 reads nothing else; no
 message or exception of this module shows the URL, so it never leaks.
@@ -42,15 +47,19 @@ MAIN_CHANNEL: Final = "main"
 
 
 class StreamEvent(Model):
-    """An event of channel ``main``: its type (``notification``, ``mention``...) and body."""
+    """An event of a channel: its type (``notification``, ``note``...) and body.
 
-    __slots__ = ("body", "type")
+    ``channel`` is the ID join() returned, None for ``main``.
+    """
+
+    __slots__ = ("body", "channel", "type")
     _hidden = frozenset()
 
-    def __init__(self, type: str, body: Any) -> None:
+    def __init__(self, type: str, body: Any, channel: str | None = None) -> None:
         """Hold the event."""
         self.type = type
         self.body = body
+        self.channel = channel
 
 
 class MisskeyStream:
@@ -88,6 +97,10 @@ class MisskeyStream:
         self.max_message_size = max_message_size
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._channel_id = ""
+        # The other channels, by our ID: (name, params), joined at every connect.
+        self._channels: dict[str, tuple[str, Mapping[str, Any]]] = {}
+        # Those the server said it joined on this connection.
+        self.joined: set[str] = set()
 
     async def connect(self) -> None:
         """Open the WebSocket and join ``main``; raise if either fails.
@@ -108,19 +121,11 @@ class MisskeyStream:
                     url, autoping=False, max_msg_size=self.max_message_size
                 )
                 self._channel_id = secrets.token_hex(8)
-                await self._ws.send_json(
-                    {
-                        "type": "connect",
-                        "body": {
-                            "channel": MAIN_CHANNEL,
-                            "id": self._channel_id,
-                            "params": {},
-                            # Without it a refused join gets no answer at all.
-                            "pong": True,
-                        },
-                    }
-                )
+                await self._ws.send_json(_connect(MAIN_CHANNEL, self._channel_id, {}))
                 await self._wait_until_joined(self._ws)
+                self.joined = set()
+                for channel_id, (name, params) in self._channels.items():
+                    await self._ws.send_json(_connect(name, channel_id, params))
         except TimeoutError:
             await self.close()
             # Misskey 12 never answers the upgrade of a refused credential.
@@ -159,6 +164,29 @@ class MisskeyStream:
                 and body.get("id") == self._channel_id
             ):
                 return
+
+    async def join(self, name: str, params: Mapping[str, Any]) -> str:
+        """Join channel ``name`` now if connected, and at every connect; return its ID.
+
+        Misskey answers ``connected`` only to a join it accepted: one it
+        refused (an antenna deleted, a channel unknown) stays silent, and its
+        ID never enters ``joined``.
+        """
+        channel_id = secrets.token_hex(8)
+        self._channels[channel_id] = (name, params)
+        if self.connected and self._ws is not None:
+            await self._send(self._ws.send_json(_connect(name, channel_id, params)))
+        return channel_id
+
+    async def leave(self, channel_id: str) -> None:
+        """Leave a channel join() joined, on the open connection and for good."""
+        if self._channels.pop(channel_id, None) is None:
+            return
+        self.joined.discard(channel_id)
+        if self.connected and self._ws is not None:
+            await self._send(
+                self._ws.send_json({"type": "disconnect", "body": {"id": channel_id}})
+            )
 
     async def events(self) -> AsyncIterator[StreamEvent]:
         """Yield the events of ``main`` until the connection ends.
@@ -220,20 +248,31 @@ class MisskeyStream:
             raise MisskeyConnectionError(f"streaming: {type(err).__name__}") from None
 
     def _event(self, data: Mapping[str, Any]) -> StreamEvent | None:
-        """Return the event of ``main`` a message carries, if it carries one.
+        """Return the event of a joined channel a message carries, if it carries one.
 
-        ``main`` keeps sending with the ID it was joined with, so that ID
+        Each channel keeps sending with the ID it was joined with, so that ID
         identifies it; other messages (broadcasts, note updates) are not ours.
         """
+        body = data.get("body")
+        if not isinstance(body, Mapping):
+            return None
+        channel_id = body.get("id")
+        if data.get("type") == "connected":
+            if channel_id in self._channels:
+                self.joined.add(channel_id)
+            return None
         if data.get("type") != "channel":
             return None
-        body = data.get("body")
-        if not isinstance(body, Mapping) or body.get("id") != self._channel_id:
+        if channel_id == self._channel_id:
+            channel = None
+        elif channel_id in self._channels:
+            channel = channel_id
+        else:
             return None
         event_type = body.get("type")
         if not isinstance(event_type, str):
             return None
-        return StreamEvent(event_type, body.get("body"))
+        return StreamEvent(event_type, body.get("body"), channel)
 
     def _decode(self, text: str) -> Mapping[str, Any]:
         try:
@@ -253,6 +292,20 @@ class MisskeyStream:
         if (ws := self._ws) is not None:
             self._ws = None
             await ws.close()
+
+
+def _connect(name: str, channel_id: str, params: Mapping[str, Any]) -> dict[str, Any]:
+    """Return the message that joins a channel."""
+    return {
+        "type": "connect",
+        "body": {
+            "channel": name,
+            "id": channel_id,
+            "params": dict(params),
+            # Without it a refused join gets no answer at all, nor an accepted one.
+            "pong": True,
+        },
+    }
 
 
 def _handshake_error(err: aiohttp.WSServerHandshakeError) -> Exception:
