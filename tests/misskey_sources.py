@@ -9,8 +9,16 @@ first) or ``untilId`` (newest first), and the streaming channels ``antenna``,
 (``stream/channels/*.ts``): a join Misskey refuses (an antenna that is not the
 user's) gets no answer at all, an accepted one ``connected`` when ``pong``
 was asked; each note is sent as ``{"type": "channel", "body": {"id", "type":
-"note", "body": note}}``. Misskey 12 has no channels; Sharkey pages by
-millisecond and may send the anchor again.
+"note", "body": note}}``.
+
+Compared with the real servers (/work/captures/*/sources.json, made by
+/work/captures/sources_probe.py): pages by ``sinceId`` alone are oldest first
+and leave the anchor out on all three; Sharkey and Misskey 12 answer
+``connected`` to the join of an antenna that does not exist (Misskey 2026
+stays silent); the home timeline brings the notes of followed channels;
+antennas hit the user's own notes and channel notes; Sharkey limits these
+endpoints (``notes/search-by-tag`` to 2 calls a second); Misskey 12 has no
+channels (``channels/*`` answer a bare 404).
 """
 
 from __future__ import annotations
@@ -74,7 +82,7 @@ class SourcesHub:
 
     def __init__(self, server: MisskeyServer) -> None:
         """Add the endpoints to the server."""
-        from .misskey_server import MISSKEY_13  # noqa: PLC0415
+        from .misskey_server import MISSKEY_13, SHARKEY  # noqa: PLC0415
 
         self.server = server
         self.antennas: dict[str, Antenna] = {}
@@ -90,6 +98,16 @@ class SourcesHub:
             "notes/user-list-timeline": (True, "read:account", self._list_timeline),
             "notes/search-by-tag": (False, None, self._search_by_tag),
         }
+        if server.variant == SHARKEY:
+            # Sharkey's own limits on these endpoints (Misskey 2026 has none).
+            for endpoint, calls, per in (
+                ("notes/search-by-tag", 2, 1),
+                ("antennas/notes", 10, 5),
+                ("notes/user-list-timeline", 10, 5),
+                ("channels/timeline", 10, 5),
+                ("antennas/list", 3, 1),
+            ):
+                server.limit(endpoint, calls, per)
         if server.variant != MISSKEY_13:
             endpoints |= {
                 "channels/followed": (True, "read:channels", self._channels_followed),
@@ -164,6 +182,15 @@ class SourcesHub:
         if tags := note_tags(note["text"]):
             # Misskey sends tags only when there are some.
             note["tags"] = tags
+        if (channel := self.channel_info.get(note["channelId"] or "")) is not None:
+            note["channel"] = {
+                "id": channel.id,
+                "name": channel.name,
+                "color": "#86b300",
+                "isSensitive": False,
+                "allowRenoteToExternal": True,
+                "userId": channel.user_id,
+            }
         for antenna in self.antennas.values():
             if self._antenna_hit(antenna, note, author):
                 antenna.note_ids.append(note["id"])
@@ -233,9 +260,11 @@ class SourcesHub:
                 for group in params.get("q", [])
             )
         if name == "homeTimeline":
-            return note["channelId"] is None and (
-                note["userId"] == me.id or (me.id, note["userId"]) in self.following
-            )
+            # Notes of followed channels come too (seen on Misskey 2026 and Sharkey).
+            channel = self.channel_info.get(note["channelId"] or "")
+            if channel is not None:
+                return me.id in channel.followers
+            return note["userId"] == me.id or (me.id, note["userId"]) in self.following
         return False
 
     # --- joining channels ------------------------------------------------------
@@ -249,7 +278,7 @@ class SourcesHub:
         pong: bool,
     ) -> None:
         """Join a channel as Misskey does: a refused join is never answered."""
-        from .misskey_server import MISSKEY_13  # noqa: PLC0415
+        from .misskey_server import MISSKEY, MISSKEY_13  # noqa: PLC0415
 
         user = connection.user
         assert user is not None
@@ -257,7 +286,10 @@ class SourcesHub:
         valid = False
         if name == "antenna":
             antenna = self.antennas.get(params.get("antennaId"))  # type: ignore[arg-type]
-            valid = antenna is not None and antenna.user_id == user.id
+            # Sharkey and Misskey 12 join any antenna ID; nothing ever comes.
+            valid = self.server.variant != MISSKEY or (
+                antenna is not None and antenna.user_id == user.id
+            )
         elif name == "userList":
             user_list = self.lists.get(params.get("listId"))  # type: ignore[arg-type]
             valid = user_list is not None and user_list.user_id == user.id
@@ -292,7 +324,7 @@ class SourcesHub:
         me: User | None,
     ) -> list[dict[str, Any]]:
         """Return a page: oldest first with ``sinceId`` alone, else newest first."""
-        from .misskey_server import SHARKEY, invalid_param  # noqa: PLC0415
+        from .misskey_server import invalid_param  # noqa: PLC0415
 
         limit = body.get("limit", 10)
         if not isinstance(limit, int) or not 1 <= limit <= 100:
@@ -301,7 +333,6 @@ class SourcesHub:
         for key, value in (("sinceId", since_id), ("untilId", until_id)):
             if value is not None and not isinstance(value, str):
                 raise invalid_param(key, "must be string")
-        inclusive = self.server.variant == SHARKEY
         items = sorted(
             (
                 n
@@ -314,16 +345,8 @@ class SourcesHub:
         items = [
             n
             for n in items
-            if (
-                since_id is None
-                or n["id"] > since_id
-                or (inclusive and n["id"] == since_id)
-            )
-            and (
-                until_id is None
-                or n["id"] < until_id
-                or (inclusive and n["id"] == until_id)
-            )
+            if (since_id is None or n["id"] > since_id)
+            and (until_id is None or n["id"] < until_id)
         ]
         return items[:limit] if since_id and not until_id else items[::-1][:limit]
 
@@ -333,7 +356,11 @@ class SourcesHub:
         assert user is not None
         antenna = self.antennas.get(body.get("antennaId") or "")
         if antenna is None or antenna.user_id != user.id:
-            raise ApiError("NO_SUCH_ANTENNA", "No such antenna.")
+            raise ApiError(
+                "NO_SUCH_ANTENNA",
+                "No such antenna.",
+                error_id="850926e0-fd3b-49b6-b69a-b28a5dbd82fe",
+            )
         return antenna
 
     async def _antennas_list(
@@ -400,7 +427,11 @@ class SourcesHub:
         assert user is not None
         user_list = self.lists.get(body.get("listId") or "")
         if user_list is None or user_list.user_id != user.id:
-            raise ApiError("NO_SUCH_LIST", "No such list.")
+            raise ApiError(
+                "NO_SUCH_LIST",
+                "No such list.",
+                error_id="8fb1fbd5-e476-4c37-9fb0-43d55b63a2ff",
+            )
         notes = [
             n
             for n in self.server.notes.values()
@@ -455,7 +486,11 @@ class SourcesHub:
 
         channel_id = body.get("channelId")
         if channel_id not in self.channel_info:
-            raise ApiError("NO_SUCH_CHANNEL", "No such channel.")
+            raise ApiError(
+                "NO_SUCH_CHANNEL",
+                "No such channel.",
+                error_id="4d0eeeba-a02c-4c3c-9966-ef60d38d2e7f",
+            )
         notes = [n for n in self.server.notes.values() if n["channelId"] == channel_id]
         return self._page(notes, body, user)
 

@@ -8,7 +8,7 @@ offered.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 import probatio
 
@@ -49,6 +49,9 @@ from .const import (
 )
 from .permissions import has_permission
 from .sources import normalize_hashtag, parse_account, source_unique_id
+
+# How long the form waits out a rate limit before saying the server is busy.
+FORM_RATE_LIMIT_WAIT: Final = 10.0
 
 # Where the account's own antennas, lists and channels are listed.
 _CHOICES: dict[str, tuple[tuple[str, dict[str, Any]], ...]] = {
@@ -136,7 +139,12 @@ class SourceSubentryFlow(ConfigSubentryFlow):
             lacking = False
             for endpoint, params in endpoints:
                 try:
-                    found = await client.named_items(endpoint, params)
+                    # Sharkey allows antennas/list 3 times a second: a
+                    # form opened again at once waits its turn.
+                    found = await client.retry_rate_limited(
+                        lambda e=endpoint, p=params: client.named_items(e, p),
+                        FORM_RATE_LIMIT_WAIT,
+                    )
                 except (
                     MisskeyConnectionError,
                     MisskeyServerError,

@@ -82,8 +82,16 @@ class Source:
         return "users/notes", {"userId": self.target, "withReplies": True}
 
     def matches(self, note: Mapping[str, Any]) -> bool:
-        """Return whether a note of the home timeline is this account's."""
-        return self.kind == KIND_ACCOUNT and note.get("userId") == self.target
+        """Return whether a note of the home timeline is this account's.
+
+        Not its notes in channels, which the home timeline brings when the
+        account follows the channel: ``users/notes`` leaves them out too.
+        """
+        return (
+            self.kind == KIND_ACCOUNT
+            and note.get("userId") == self.target
+            and not note.get("channelId")
+        )
 
 
 def source_unique_id(kind: str, target: str) -> str:
