@@ -18,6 +18,8 @@ burst     many notes at once while the server answers 429 with Retry-After:
           the ideal; and the same burst without a limit
 startup   the import time of the integration (Home Assistant already imported)
           and the time of async_setup_entry
+sources   10 sources of one account idle, and a hashtag note's latency to its
+          event entity (tests/bench_sources.py)
 
 It prints a table and writes the figures to e2e-artifacts/bench.json. This file is
 not collected by pytest (its name does not start with test_).
@@ -800,6 +802,27 @@ def bench_listening(args: argparse.Namespace) -> dict[str, Any]:
             results.setdefault("outage", []).append(figures)
         else:
             results[section] = figures
+    if "sources" in args.only:
+        # tests/bench_sources.py: 10 idle sources, and a hashtag note's latency.
+        for section, value in (
+            ("idle", args.idle_seconds),
+            ("latency", args.latency_rounds),
+        ):
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-W",
+                    "ignore",
+                    "-m",
+                    "tests.bench_sources",
+                    section,
+                    str(value),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            results[f"sources_{section}"] = json.loads(done.stdout)
     return results
 
 
@@ -821,6 +844,23 @@ def print_listening(results: dict[str, Any]) -> None:
             f" ({idle['cpu_per_account_ms_per_min']:.1f} ms CPU per account a minute);"
             f" memory per account {idle['rss_per_account_kb']:.0f} KB RSS,"
             f" {idle['traced_per_account_kb']:.0f} KB allocated"
+        )
+    if idle := results.get("sources_idle"):
+        lines.append(
+            f"Sources, one account idle for {idle['seconds']:.0f} s with"
+            f" {idle['sources']} sources against none:"
+            f" {idle['cpu_per_source_ms_per_min']:.2f} ms CPU per source a minute"
+            f" ({idle['cpu_on_s'] * 1000:.1f} against {idle['cpu_off_s'] * 1000:.1f} ms);"
+            f" memory {idle['rss_delta_kb']:.0f} KB RSS, {idle['traced_kb']:.0f} KB"
+            f" allocated; {idle['reconnects']} reconnects while adding them"
+        )
+    if latency := results.get("sources_latency"):
+        lines.append(
+            f"Latency, hashtag note sent -> source event entity (median of"
+            f" {latency['rounds']}): {latency['entity_ms']:.2f} ms; bare WebSocket"
+            f" client on the hashtag channel {latency['bare_ms']:.2f} ms; ratio"
+            f" x{latency['ratio']:.2f} (p90 {latency['entity_p90_ms']:.2f} /"
+            f" {latency['bare_p90_ms']:.2f} ms; {latency['duplicates']} doubled)"
         )
     lines.extend(
         f"Outage of {outage['outage_s']:.0f} s, {outage['accounts']} accounts,"
@@ -991,7 +1031,16 @@ def print_table(results: dict[str, Any]) -> None:
     print(f"+{line}+")  # noqa: T201
 
 
-SECTIONS = ("overhead", "memory", "burst", "startup", "latency", "idle", "outage")
+SECTIONS = (
+    "overhead",
+    "memory",
+    "burst",
+    "startup",
+    "latency",
+    "idle",
+    "outage",
+    "sources",
+)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -252,11 +252,15 @@ async def test_each_kind_fires_with_its_attributes(
         "tags": ["weather"],
         "delivery": "streaming",
     }
-    assert family.note_ids() == [note["id"]]
+    # The home timeline brings bob's channel note too (the account follows
+    # the channel): not an account source's, as users/notes leaves it out.
+    later = await post_as(as_bob, text="later")
+    await account.wait(2)
+    assert family.note_ids() == [note["id"], later["id"]]
     assert tag.note_ids() == [note["id"]]
     # Channel notes are on no list, and not on the user's timeline.
     assert trains.note_ids() == [in_channel["id"]]
-    assert account.note_ids() == [note["id"]]
+    assert account.note_ids() == [note["id"], later["id"]]
     assert account.fired[0][1]["delivery"] == "home_timeline"
     # One connection for all.
     assert misskey.streams.upgrades == 1
@@ -469,3 +473,104 @@ async def test_deleted_antenna_is_a_repair_that_removes_it(
     await hass.async_block_till_done()
     assert sub.subentry_id not in mock_config_entry.subentries
     assert registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_sources_are_polled_without_websockets(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    as_bob: MisskeyClient,
+) -> None:
+    """Behind a proxy that refuses WebSockets, sources are asked for now and then."""
+    await set_up(hass, misskey, mock_config_entry)
+    tag = await follow_source(hass, mock_config_entry, "hashtag", "quake", "#quake")
+    listener = mock_config_entry.runtime_data.listener
+    with patch(
+        "custom_components.misskey.listener.SOURCE_POLL_INTERVAL",
+        timedelta(seconds=0.05),
+    ):
+        misskey.streams.refuse_status = 404
+        misskey.streams.drop()
+        await until(lambda: listener.mode == "polling")
+        notes = [await post_as(as_bob, text=f"#quake {n}") for n in range(2)]
+        await tag.wait(2)
+        await until(lambda: len(misskey.calls("notes/search-by-tag")) > 3)
+    assert tag.note_ids() == [n["id"] for n in notes]
+
+
+async def test_a_failing_timeline_delays_only_its_source(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    as_bob: MisskeyClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A source whose catch-up fails is logged once; the others and main catch up."""
+    antenna = misskey.sources.add_antenna(misskey.user, "Quakes", keywords=[["quake"]])
+    await set_up(hass, misskey, mock_config_entry)
+    quakes = await follow_source(
+        hass, mock_config_entry, "antenna", antenna.id, "Quakes"
+    )
+    tag = await follow_source(hass, mock_config_entry, "hashtag", "quake", "#quake")
+    listener = mock_config_entry.runtime_data.listener
+
+    misskey.fail_next("notes/search-by-tag", "server_error", count=1)
+    misskey.streams.hold()
+    misskey.streams.drop()
+    await until(lambda: not listener.connected)
+    missed = await post_as(as_bob, text="quake #quake missed")
+    misskey.streams.release()
+    await until(lambda: listener.connected)
+    await quakes.wait(1)
+    assert quakes.note_ids() == [missed["id"]]
+    assert tag.note_ids() == []
+    assert caplog.text.count("Could not catch up on #quake") == 1
+    # The next connection catches it up, once.
+    misskey.streams.drop()
+    await until(lambda: not listener.connected)
+    await until(lambda: listener.connected)
+    await tag.wait(1)
+    live = await post_as(as_bob, text="quake #quake live")
+    await tag.wait(2)
+    assert tag.note_ids() == [missed["id"], live["id"]]
+    assert quakes.note_ids() == [missed["id"], live["id"]]
+
+
+async def test_no_sources_while_not_listening(
+    hass: HomeAssistant, misskey: MisskeyServer, mock_config_entry: MockConfigEntry
+) -> None:
+    """An account that does not listen cannot hear sources: the form says so."""
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, options={**mock_config_entry.options, "listen": False}
+    )
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    result = await start_flow(hass, mock_config_entry)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "not_listening"
+
+
+async def test_removed_source_is_forgotten(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    as_bob: MisskeyClient,
+    hass_storage: dict[str, Any],
+) -> None:
+    """The Store keeps the last note of each source, and forgets a removed one."""
+    await set_up(hass, misskey, mock_config_entry)
+    tag = await follow_source(hass, mock_config_entry, "hashtag", "quake", "#quake")
+    note = await post_as(as_bob, text="#quake")
+    await tag.wait(1)
+    sub = subentry(mock_config_entry, "#quake")
+    key = f"{DOMAIN}.{mock_config_entry.entry_id}"
+    await until(
+        lambda: (
+            hass_storage.get(key, {}).get("data", {}).get("sources")
+            == {sub.subentry_id: note["id"]}
+        )
+    )
+    hass.config_entries.async_remove_subentry(mock_config_entry, sub.subentry_id)
+    await hass.async_block_till_done()
+    await until(lambda: hass_storage[key]["data"]["sources"] == {})

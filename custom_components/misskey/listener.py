@@ -502,6 +502,9 @@ class MisskeyListener:
         # missed (and is held to the window): a notification's time is
         # Misskey's clock, which may differ from Home Assistant's by seconds.
         live_since: datetime | None = dt_util.utcnow()
+        # The sources' timelines are asked less often: there are many.
+        sources_since: datetime | None = live_since
+        sources_due = loop.time()
         while self._can_catch_up and loop.time() < until:
             started = dt_util.utcnow()
             try:
@@ -514,6 +517,10 @@ class MisskeyListener:
                 live_since = live_since or started
             else:
                 live_since = None
+            if loop.time() >= sources_due:
+                await self._async_catch_up_sources(sources_since)
+                sources_since = None
+                sources_due = loop.time() + SOURCE_POLL_INTERVAL.total_seconds()
             await asyncio.sleep(POLL_INTERVAL.total_seconds())
         if not self._can_catch_up:
             self._log_problem(
@@ -854,7 +861,7 @@ class MisskeyListener:
                     # As good as live: nothing made since the last poll is old.
                     await self._async_catch_up_source(state, None)
 
-    async def _async_catch_up_sources(self, live_since: datetime) -> None:
+    async def _async_catch_up_sources(self, live_since: datetime | None) -> None:
         for state in list(self._sources.values()):
             if not state.gone:
                 await self._async_catch_up_source(state, live_since)
