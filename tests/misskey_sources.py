@@ -225,8 +225,12 @@ class SourcesHub:
         if not self._visible(owner, note):
             return False
         if antenna.users:
+            # src "users": their notes, with the keywords if there are any.
             acct = author.username + (f"@{author.host}" if author.host else "")
-            return acct.lower() in (u.lower().lstrip("@") for u in antenna.users)
+            if acct.lower() not in (u.lower().lstrip("@") for u in antenna.users):
+                return False
+            if not any(antenna.keywords):
+                return True
         text = (note["text"] or "").lower()
         return any(
             all(word.lower() in text for word in group)

@@ -39,7 +39,9 @@ from custom_components.misskey.const import (
     CONF_LISTEN,
     CONF_PERMISSIONS,
     DOMAIN,
+    SUBENTRY_SOURCE,
 )
+from homeassistant.config_entries import ConfigSubentry
 from homeassistant.const import CONF_URL
 from homeassistant.core import Context, Event, HomeAssistant, callback
 from homeassistant.exceptions import ServiceValidationError
@@ -633,6 +635,72 @@ async def _(world: World) -> None:
     assert note["visibleUserIds"] == [world.bob.id]
     await world.quiet_across_reloads()
     assert len(world.notes_by(misskey.user)) == 1
+
+
+# README: sources
+
+
+async def follow(world: World, title: str, data: dict[str, Any]) -> None:
+    """Add a source to the account, as the form does, and wait until it is ready."""
+    subentry = ConfigSubentry(
+        data=data,
+        subentry_type=SUBENTRY_SOURCE,
+        title=title,
+        unique_id=f"{data['kind']}_{data.get('user_id') or data[data['kind']]}",
+    )
+    world.hass.config_entries.async_add_subentry(world.entry, subentry)
+    await world.hass.async_block_till_done()
+    listener = world.entry.runtime_data.listener
+    await until(lambda: subentry.subentry_id in listener._source_cursors)
+
+
+@scenario("Flash the lights on a strong quake")
+async def _(world: World) -> None:
+    hass, misskey = world.hass, world.misskey
+    lights = async_mock_service(hass, "light", "turn_on")
+    bot = misskey.add_user("quake_bot", is_bot=True)
+    # On Misskey: an antenna of the bot's notes with the keyword.
+    antenna = misskey.sources.add_antenna(
+        misskey.user, "Quake bot", keywords=[["震度5"]], users=["quake_bot"]
+    )
+    await follow(world, "Quake bot", {"kind": "antenna", "antenna": antenna.id})
+    await world.load_automation()
+    as_bot = MisskeyClient(async_get_clientsession(hass), misskey.url, bot.native_token)
+    await post_as(as_bot, text="震度3 東京都")
+    # Not the bot: the antenna leaves it out.
+    await post_as(world.as_bob, text="震度5弱 (a joke)")
+    await post_as(as_bot, text="震度5弱 東京都")
+    await until(lambda: lights)
+    await asyncio.sleep(0.2)
+    assert [call.data for call in lights] == [
+        {"area_id": ["living_room"], "flash": "long"}
+    ]
+    await world.quiet_across_reloads()
+    assert len(lights) == 1
+
+
+@scenario("Read Mum's notes aloud")
+async def _(world: World) -> None:
+    hass, misskey = world.hass, world.misskey
+    speak = async_mock_service(hass, "tts", "speak")
+    mum = misskey.add_user("mum", name="Mum")
+    misskey.sources.follow(misskey.user, mum)
+    await follow(
+        world,
+        f"@mum@{EXAMPLE_HOST}",
+        {"kind": "account", "account": f"@mum@{world.host}", "user_id": mum.id},
+    )
+    await world.load_automation()
+    as_mum = MisskeyClient(async_get_clientsession(hass), misskey.url, mum.native_token)
+    await post_as(as_mum, text="Home by six")
+    await post_as(world.as_bob, text="Not mum")
+    await until(lambda: speak)
+    (call,) = speak
+    assert call.data["entity_id"] == ["tts.home_assistant_cloud"]
+    assert call.data["media_player_entity_id"] == "media_player.kitchen"
+    assert call.data["message"] == "Mum wrote: Home by six"
+    await world.quiet_across_reloads()
+    assert len(speak) == 1
 
 
 # --- the tests ----------------------------------------------------------------------
