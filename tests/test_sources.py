@@ -455,6 +455,14 @@ async def test_deleted_antenna_is_a_repair_that_removes_it(
     assert issue is not None
     assert issue.is_fixable
     assert issue.translation_key == "source_gone"
+    assert issue.translation_placeholders == {
+        "source": "Quakes",
+        "kind": "antenna",
+        "account": mock_config_entry.title,
+    }
+    # Nothing can come from it any more.
+    gone = source_entity(hass, mock_config_entry, "Quakes")
+    await until(lambda: hass.states.get(gone).state == "unavailable")
     # Asked once, not at every reconnect.
     calls = len(misskey.calls("antennas/notes"))
     misskey.streams.drop()
@@ -473,6 +481,9 @@ async def test_deleted_antenna_is_a_repair_that_removes_it(
     await hass.async_block_till_done()
     assert sub.subentry_id not in mock_config_entry.subentries
     assert registry.async_get_issue(DOMAIN, issue_id) is None
+    assert hass.states.get(gone) is None
+    listener = mock_config_entry.runtime_data.listener
+    await until(lambda: listener.connected)
 
 
 async def test_sources_are_polled_without_websockets(

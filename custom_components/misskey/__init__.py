@@ -102,8 +102,10 @@ async def async_unload_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> 
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> None:
-    """Forget the account's repair issue and where its events stopped."""
+    """Forget the account's repair issues and where its events stopped."""
     async_remove_permissions_issue(hass, entry)
+    sources = await async_import_module(hass, f"{__name__}.sources")
+    sources.async_forget_sources(hass, entry)
     listening = await _async_import_listening(hass)
     await listening.listener_store(hass, entry.entry_id).async_remove()
 

@@ -209,8 +209,10 @@ class MisskeySourceEventEntity(MisskeyEntity, EventEntity):
 
     @property
     def available(self) -> bool:
-        """Return whether notes can arrive: reconnecting only delays them."""
-        return self._listener.available
+        """Return whether notes can arrive: reconnecting only delays them; a gone source never."""
+        return self._listener.available and not self._listener.source_gone(
+            self._source.subentry_id
+        )
 
     @property
     def extra_state_attributes(self) -> dict[str, Any]:

@@ -759,6 +759,11 @@ class MisskeyListener:
         self._sources_added_listeners.append(listener)
         return lambda: self._sources_added_listeners.remove(listener)
 
+    def source_gone(self, subentry_id: str) -> bool:
+        """Return whether Misskey no longer has a source."""
+        state = self._sources.get(subentry_id)
+        return state is not None and state.gone
+
     def source_delivery(self, subentry_id: str) -> str | None:
         """Return how a source's notes arrive: streaming, home_timeline or polling."""
         state = self._sources.get(subentry_id)
@@ -776,8 +781,24 @@ class MisskeyListener:
         ):
             self._entry.async_create_background_task(
                 self.hass,
-                self._async_sync_sources(catch_up=True),
+                self._async_sources_changed(),
                 f"{DOMAIN} sources {self._entry.entry_id}",
+            )
+
+    async def _async_sources_changed(self) -> None:
+        """Follow the subentries; what fails here is said, and the next connection redoes it."""
+        try:
+            await self._async_sync_sources(catch_up=True)
+        except MisskeyError as err:
+            self._log_problem(
+                "Could not start the new sources of %s (%s); they start at the "
+                "next connection",
+                self._entry.title,
+                _describe(err),
+            )
+        except Exception:
+            _LOGGER.exception(
+                "Unexpected error following the sources of %s", self._entry.title
             )
 
     async def _async_sync_sources(self, *, catch_up: bool) -> None:
@@ -816,11 +837,7 @@ class MisskeyListener:
                     await self._async_catch_up_source(state, None)
 
     async def _async_leave(self, channel_id: str) -> None:
-        try:
-            await self._stream.leave(channel_id)
-        except MisskeyError as err:
-            # The connection is going anyway: the next one will not join it.
-            _LOGGER.debug("Could not leave a channel: %s", err)
+        await self._stream.leave(channel_id)
 
     async def _async_choose_account_delivery(self) -> None:
         """Hear followed accounts on the home timeline, others by polling their notes."""
@@ -942,6 +959,8 @@ class MisskeyListener:
             self._instance,
         )
         async_raise_source_gone(self.hass, self._entry, state.source)
+        # Its entity becomes unavailable.
+        self._call(self._connection_listeners)
         if state.channel_id is not None:
             channel_id, state.channel_id = state.channel_id, None
             self._entry.async_create_background_task(

@@ -201,3 +201,10 @@ def async_clear_source_gone(
     ir.async_delete_issue(
         hass, DOMAIN, source_gone_issue_id(entry.entry_id, subentry_id)
     )
+
+
+@callback
+def async_forget_sources(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Forget the repair issues of the sources of an account that is removed."""
+    for subentry_id in entry.subentries:
+        async_clear_source_gone(hass, entry, subentry_id)

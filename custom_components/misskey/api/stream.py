@@ -170,12 +170,14 @@ class MisskeyStream:
 
         Misskey answers ``connected`` only to a join it accepted: one it
         refused (an antenna deleted, a channel unknown) stays silent, and its
-        ID never enters ``joined``.
+        ID never enters ``joined``. A join that cannot be sent now waits for
+        the next connection: this one is ending, which events() raises.
         """
         channel_id = secrets.token_hex(8)
         self._channels[channel_id] = (name, params)
         if self.connected and self._ws is not None:
-            await self._send(self._ws.send_json(_connect(name, channel_id, params)))
+            with contextlib.suppress(MisskeyConnectionError):
+                await self._send(self._ws.send_json(_connect(name, channel_id, params)))
         return channel_id
 
     async def leave(self, channel_id: str) -> None:
@@ -184,9 +186,13 @@ class MisskeyStream:
             return
         self.joined.discard(channel_id)
         if self.connected and self._ws is not None:
-            await self._send(
-                self._ws.send_json({"type": "disconnect", "body": {"id": channel_id}})
-            )
+            # Not sent: the connection is ending, and the next one will not join it.
+            with contextlib.suppress(MisskeyConnectionError):
+                await self._send(
+                    self._ws.send_json(
+                        {"type": "disconnect", "body": {"id": channel_id}}
+                    )
+                )
 
     async def events(self) -> AsyncIterator[StreamEvent]:
         """Yield the events of ``main`` until the connection ends.
