@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from homeassistant.const import CONF_NAME, CONF_URL, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv, discovery
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.importlib import async_import_module
+from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import slugify
 from homeassistant.util.json import json_loads
@@ -17,6 +18,8 @@ from homeassistant.util.json import json_loads
 from .api import MisskeyClient
 from .auth_callback import async_register_callback_view
 from .const import (
+    ASSIST_STORAGE_VERSION,
+    CONF_ASSIST_ACCOUNTS,
     CONF_CREDENTIAL,
     CONF_DEFAULT_LOCAL_ONLY,
     CONF_DEFAULT_VISIBILITY,
@@ -72,6 +75,8 @@ async def async_setup_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> b
         listener = listening.MisskeyListener(hass, entry, coordinator)
     entry.runtime_data = MisskeyData(client, coordinator, listener)
     async_update_permissions_issue(hass, entry)
+    if listener is not None and entry.options.get(CONF_ASSIST_ACCOUNTS):
+        await _async_start_assist(hass, entry, listener)
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     # After the platforms, so that the event entities hear what is caught up.
     if listener is not None:
@@ -102,12 +107,16 @@ async def async_unload_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> 
 
 
 async def async_remove_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> None:
-    """Forget the account's repair issues and where its events stopped."""
+    """Forget the account's repair issues, where its events stopped, its conversations."""
     async_remove_permissions_issue(hass, entry)
     sources = await async_import_module(hass, f"{__name__}.sources")
     sources.async_forget_sources(hass, entry)
     listening = await _async_import_listening(hass)
     await listening.listener_store(hass, entry.entry_id).async_remove()
+    # Assist's conversations, without importing Assist (see assist.assist_store).
+    await Store[Any](
+        hass, ASSIST_STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}.assist"
+    ).async_remove()
 
 
 async def _async_import_listening(hass: HomeAssistant) -> ModuleType:
@@ -117,6 +126,15 @@ async def _async_import_listening(hass: HomeAssistant) -> ModuleType:
     Assistant does not import it at every start.
     """
     return await async_import_module(hass, f"{__name__}.listener")
+
+
+async def _async_start_assist(
+    hass: HomeAssistant, entry: MisskeyConfigEntry, listener: MisskeyListener
+) -> None:
+    """Let the listed accounts talk to Assist (imported only by accounts that list some)."""
+    assist = await async_import_module(hass, f"{__name__}.assist")
+    entry.runtime_data.assist = assist.MisskeyAssist(hass, entry, listener)
+    entry.runtime_data.assist.async_start()
 
 
 async def async_migrate_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> bool:

@@ -6,7 +6,8 @@ import asyncio
 from collections.abc import Callable, Mapping
 import contextlib
 import logging
-from typing import Any
+import re
+from typing import Any, Final
 
 import probatio
 from yarl import URL
@@ -28,12 +29,15 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.network import NoURLAvailableError, get_url
 from homeassistant.helpers.selector import (
     BooleanSelector,
+    ConversationAgentSelector,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
     SelectSelector,
     SelectSelectorConfig,
     SelectSelectorMode,
+    TextSelector,
+    TextSelectorConfig,
 )
 import homeassistant.util.dt as dt_util
 
@@ -65,16 +69,21 @@ from .const import (
     APP_NAME_MAX_LOCATION,
     APP_PERMISSIONS,
     APPS_PAGE_PATH,
+    ASSIST_SCOPES,
     AUTHORIZE_CALLBACK_PATH,
     AUTHORIZE_POLL_INTERVAL,
     AUTHORIZE_TIMEOUT,
     CONF_APP_NAME,
+    CONF_ASSIST_ACCOUNTS,
+    CONF_ASSIST_AGENT,
+    CONF_ASSIST_SCOPE,
     CONF_CATCH_UP_WINDOW,
     CONF_CREDENTIAL,
     CONF_DEFAULT_LOCAL_ONLY,
     CONF_DEFAULT_VISIBILITY,
     CONF_LISTEN,
     CONF_PERMISSIONS,
+    DEFAULT_ASSIST_SCOPE,
     DEFAULT_CATCH_UP_WINDOW,
     DEFAULT_LISTEN,
     DEFAULT_LOCAL_ONLY,
@@ -120,7 +129,25 @@ OPTIONS_SCHEMA = probatio.Schema(
                 unit_of_measurement="min",
             )
         ),
+        probatio.Optional(CONF_ASSIST_ACCOUNTS, default=list): TextSelector(
+            TextSelectorConfig(multiple=True)
+        ),
+        probatio.Optional(CONF_ASSIST_AGENT): ConversationAgentSelector(),
+        probatio.Required(
+            CONF_ASSIST_SCOPE, default=DEFAULT_ASSIST_SCOPE
+        ): SelectSelector(
+            SelectSelectorConfig(
+                options=ASSIST_SCOPES,
+                mode=SelectSelectorMode.LIST,
+                translation_key=CONF_ASSIST_SCOPE,
+            )
+        ),
     }
+)
+# An account allowed to talk to Assist, as events spell it: @user@host, the
+# host always there (a local user's is the instance's), maybe with a port.
+ASSIST_ACCOUNT: Final = (
+    r"@\w[\w.-]*@(?:[\w-]+(?:\.[\w-]+)*|\[[0-9A-Fa-f:.]+\])(?::[0-9]+)?"
 )
 
 
@@ -434,18 +461,36 @@ class MisskeyOptionsFlow(OptionsFlowWithReload):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Show the options; the account reloads with the new ones."""
+        errors: dict[str, str] = {}
+        placeholders: dict[str, str] = {}
         if user_input is not None:
-            return self.async_create_entry(
-                data={
+            accounts = [
+                account.strip()
+                for account in user_input.get(CONF_ASSIST_ACCOUNTS, [])
+                if account.strip()
+            ]
+            if bad := [a for a in accounts if not re.fullmatch(ASSIST_ACCOUNT, a)]:
+                errors[CONF_ASSIST_ACCOUNTS] = "invalid_assist_account"
+                placeholders["account"] = bad[0]
+            elif accounts and not user_input[CONF_LISTEN]:
+                errors["base"] = "assist_needs_listen"
+            if not errors:
+                options: dict[str, Any] = {
                     CONF_DEFAULT_VISIBILITY: user_input[CONF_DEFAULT_VISIBILITY],
                     CONF_DEFAULT_LOCAL_ONLY: user_input[CONF_DEFAULT_LOCAL_ONLY],
                     CONF_LISTEN: user_input[CONF_LISTEN],
                     CONF_CATCH_UP_WINDOW: int(user_input[CONF_CATCH_UP_WINDOW]),
+                    CONF_ASSIST_ACCOUNTS: accounts,
+                    CONF_ASSIST_SCOPE: user_input[CONF_ASSIST_SCOPE],
                 }
-            )
+                if agent := user_input.get(CONF_ASSIST_AGENT):
+                    options[CONF_ASSIST_AGENT] = agent
+                return self.async_create_entry(data=options)
         return self.async_show_form(
             step_id="init",
             data_schema=self.add_suggested_values_to_schema(
-                OPTIONS_SCHEMA, self.config_entry.options
+                OPTIONS_SCHEMA, user_input or self.config_entry.options
             ),
+            errors=errors,
+            description_placeholders=placeholders,
         )

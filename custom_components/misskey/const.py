@@ -230,3 +230,25 @@ MAX_SOURCES: Final = 30
 # A followed account's notes come on the home timeline; another's are asked
 # for this often (users/notes), which costs its server little.
 SOURCE_POLL_INTERVAL: Final = timedelta(minutes=3)
+
+# Assist (options of the entry): who may talk to the house, to which agent, how.
+CONF_ASSIST_ACCOUNTS: Final = "assist_accounts"
+CONF_ASSIST_AGENT: Final = "assist_agent"
+CONF_ASSIST_SCOPE: Final = "assist_scope"
+ASSIST_SCOPE_DIRECT: Final = "direct"
+ASSIST_SCOPE_MENTIONS: Final = "mentions"
+ASSIST_SCOPES: Final = [ASSIST_SCOPE_DIRECT, ASSIST_SCOPE_MENTIONS]
+DEFAULT_ASSIST_SCOPE: Final = ASSIST_SCOPE_DIRECT
+EVENT_ASSIST: Final = f"{DOMAIN}_assist"
+# A command older than this (by the note's time) is not run: "open the garage"
+# caught up after an outage may no longer be wanted.
+ASSIST_MAX_AGE: Final = timedelta(minutes=2)
+# Commands per sender and window; beyond, one "slow down" answer per window.
+ASSIST_RATE_COMMANDS: Final = 5
+ASSIST_RATE_WINDOW: Final = 60.0
+# How long the agent may think before the sender is told it did not answer.
+ASSIST_AGENT_TIMEOUT: Final = 30.0
+# A conversation continues by a reply to one of its answers for this long
+# after its last message (see assist.py).
+ASSIST_CONVERSATION_TTL: Final = timedelta(hours=1)
+ASSIST_STORAGE_VERSION: Final = 1

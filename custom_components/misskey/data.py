@@ -11,6 +11,7 @@ from .coordinator import MisskeyDataUpdateCoordinator
 
 if TYPE_CHECKING:
     # Imported only by accounts that listen (see async_setup_entry).
+    from .assist import MisskeyAssist
     from .listener import MisskeyListener
 
 type MisskeyConfigEntry = ConfigEntry[MisskeyData]
@@ -19,7 +20,7 @@ type MisskeyConfigEntry = ConfigEntry[MisskeyData]
 class MisskeyData:
     """The runtime data of a loaded account."""
 
-    __slots__ = ("client", "coordinator", "listener")
+    __slots__ = ("assist", "client", "coordinator", "listener")
 
     def __init__(
         self,
@@ -31,3 +32,5 @@ class MisskeyData:
         self.client = client
         self.coordinator = coordinator
         self.listener = listener
+        # Set once the listener is made, for accounts that list Assist senders.
+        self.assist: MisskeyAssist | None = None

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 from homeassistant.components.diagnostics import REDACTED
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_APP_NAME, CONF_CREDENTIAL
+from .const import CONF_APP_NAME, CONF_ASSIST_ACCOUNTS, CONF_CREDENTIAL
 from .permissions import missing_permissions
 
 if TYPE_CHECKING:
@@ -119,8 +119,14 @@ async def async_get_config_entry_diagnostics(
             "meta": _redact(meta.raw, META_PERSONAL),
         },
         "account": account,
-        "options": dict(entry.options),
+        # Who may talk to the house is personal (how many shows under assist).
+        "options": _redact(entry.options, frozenset({CONF_ASSIST_ACCOUNTS})),
         "missing_permissions": missing_permissions(entry),
         # None when listening is off.
         "listener": listener.diagnostics() if listener is not None else None,
+        "assist": (
+            assist.diagnostics()
+            if (assist := entry.runtime_data.assist) is not None
+            else None
+        ),
     }

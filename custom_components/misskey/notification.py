@@ -39,13 +39,24 @@ _WITHOUT_NOTE: Final = frozenset({EVENT_FOLLOW, EVENT_FOLLOW_REQUEST_RECEIVED})
 class MisskeyEvent:
     """An event of the account, with the attributes its entity shows."""
 
-    __slots__ = ("attributes", "event_type", "id")
+    __slots__ = ("attributes", "event_type", "id", "note")
 
-    def __init__(self, id: str, event_type: str, attributes: dict[str, Any]) -> None:
-        """Hold the event: the notification's (or chat message's) ID, type and attributes."""
+    def __init__(
+        self,
+        id: str,
+        event_type: str,
+        attributes: dict[str, Any],
+        note: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Hold the event: the notification's (or chat message's) ID, type and attributes.
+
+        ``note`` is the note as Misskey sent it, for consumers that need more
+        than the entity shows (Assist reads the note it replies to).
+        """
         self.id = id
         self.event_type = event_type
         self.attributes = attributes
+        self.note = note
 
 
 def acct(user: Mapping[str, Any], instance: str) -> str:
@@ -90,7 +101,7 @@ def event_from_notification(
     if notification.reaction is not None:
         attributes["reaction"] = notification.reaction
     attributes["created_at"] = notification.created_at
-    return MisskeyEvent(notification.id, event_type, attributes)
+    return MisskeyEvent(notification.id, event_type, attributes, note)
 
 
 def event_from_chat_message(
