@@ -25,6 +25,7 @@ from custom_components.misskey.const import (
     DOMAIN,
     EVENT_ASSIST,
 )
+from custom_components.misskey.diagnostics import async_get_config_entry_diagnostics
 from custom_components.misskey.logbook import async_describe_events
 from homeassistant.components import conversation
 from homeassistant.components.homeassistant.exposed_entities import async_expose_entity
@@ -600,3 +601,60 @@ async def test_options_form_errors(
         CONF_ASSIST_ACCOUNTS: ["@bob@misskey.example"],
     }
     await hass.async_block_till_done()
+
+
+async def test_answer_that_cannot_be_posted_is_logged_once(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    as_bob: MisskeyClient,
+    agent: tuple[str, EchoAgent],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Misskey refusing the answer is logged once and shows in diagnostics; the event fires."""
+    agent_id, echo = agent
+    echo.delay = 0.1
+    entry = assist_entry(
+        mock_config_entry, [f"@bob@{host(misskey)}"], **{CONF_ASSIST_AGENT: agent_id}
+    )
+    await set_up(hass, misskey, entry)
+    answers = Answers(hass, misskey)
+
+    for n in range(2):
+        await direct(as_bob, misskey.user, f"lights off {n}")
+        misskey.fail_next("notes/create", "server_error")
+        await until(lambda n=n: len(answers.events) == n + 1)
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.name for r in warnings] == ["custom_components.misskey.assist"]
+    assert "could not answer note" in warnings[0].getMessage()
+    diagnostics = entry.runtime_data.assist.diagnostics()
+    assert diagnostics["commands"] == 2
+    assert diagnostics["last_error"].startswith("could not answer note")
+    assert answers.events[1].data["answer"] == "heard: lights off 1"
+
+    again = await direct(as_bob, misskey.user, "lights on")
+    await answers.wait(again)
+    assert "the posting works again" in caplog.text
+
+
+async def test_diagnostics_keep_the_accounts_private(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+) -> None:
+    """Diagnostics say how many accounts may talk to Assist, not which."""
+    entry = assist_entry(mock_config_entry, [f"@bob@{host(misskey)}"])
+    await set_up(hass, misskey, entry)
+
+    diagnostics = await async_get_config_entry_diagnostics(hass, entry)
+    assert diagnostics["options"][CONF_ASSIST_ACCOUNTS] == "**REDACTED**"
+    assert diagnostics["assist"] == {
+        "allowed_accounts": 1,
+        "agent": None,
+        "scope": ["direct"],
+        "commands": 0,
+        "answered_too_late": 0,
+        "over_rate": 0,
+        "live_conversations": 0,
+        "last_error": None,
+    }

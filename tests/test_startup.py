@@ -65,6 +65,10 @@ def test_loading_imports_nothing_heavy() -> None:
     assert "custom_components.misskey.listener" not in imported
     assert "custom_components.misskey.api.stream" not in imported
     assert "custom_components.misskey.media" not in imported
+    # Assist, and Home Assistant's conversation integration, by an account
+    # that lists someone allowed to talk to it.
+    assert "custom_components.misskey.assist" not in imported
+    assert "homeassistant.components.conversation" not in imported
     assert [
         name
         for name in imported
