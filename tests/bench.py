@@ -20,6 +20,8 @@ startup   the import time of the integration (Home Assistant already imported)
           and the time of async_setup_entry
 sources   10 sources of one account idle, and a hashtag note's latency to its
           event entity (tests/bench_sources.py)
+assist    a direct note on the server to Assist's answer on the server, less the
+          conversation agent's own time (tests/bench_assist.py)
 
 It prints a table and writes the figures to e2e-artifacts/bench.json. This file is
 not collected by pytest (its name does not start with test_).
@@ -826,6 +828,33 @@ def bench_listening(args: argparse.Namespace) -> dict[str, Any]:
     return results
 
 
+def bench_assist(rounds: int) -> dict[str, Any]:
+    """Time Assist's own cost (tests/bench_assist.py), in a fresh process."""
+    done = subprocess.run(
+        [
+            *(sys.executable, "-W", "ignore", "-m", "tests.bench_assist"),
+            *("assist", str(rounds)),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    figures: dict[str, Any] = json.loads(done.stdout)
+    return figures
+
+
+def print_assist(results: dict[str, Any]) -> None:
+    """Print the Assist figures, if measured."""
+    if assist := results.get("assist"):
+        print(  # noqa: T201
+            f"Assist, direct note on the server -> answer on the server (median of"
+            f" {assist['rounds']}): {assist['total_ms']:.2f} ms, of which the agent"
+            f" {assist['agent_ms']:.3f} ms; integration and Home Assistant's"
+            f" conversation framework {assist['integration_ms']:.2f} ms"
+            f" (p90 {assist['integration_p90_ms']:.2f} ms; goal < 5 ms)"
+        )
+
+
 def print_listening(results: dict[str, Any]) -> None:
     """Print the listening figures, if measured."""
     lines: list[str] = []
@@ -1040,6 +1069,7 @@ SECTIONS = (
     "idle",
     "outage",
     "sources",
+    "assist",
 )
 
 
@@ -1068,6 +1098,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--imports", type=int, default=15, help="import processes")
     parser.add_argument(
         "--latency-rounds", type=int, default=300, help="mentions timed for latency"
+    )
+    parser.add_argument(
+        "--assist-rounds", type=int, default=200, help="commands timed for assist"
     )
     parser.add_argument("--idle-accounts", type=int, default=20, help="idle accounts")
     parser.add_argument(
@@ -1098,6 +1131,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if args.quick:
         args.rounds, args.entries, args.imports = 100, 5, 3
         args.latency_rounds, args.idle_seconds, args.outage_seconds = 100, 10, [5]
+        args.assist_rounds = 50
     return args
 
 
@@ -1121,11 +1155,14 @@ def main(argv: list[str] | None = None) -> None:
         if "memory" in args.only:
             results["memory"] = bench_memory(args.size_mb, workdir)
         results |= bench_listening(args)
+        if "assist" in args.only:
+            results["assist"] = bench_assist(args.assist_rounds)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     results["seconds"] = time.perf_counter() - started
     print_table(results)
     print_listening(results)
+    print_assist(results)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2) + "\n")
     shown = (
