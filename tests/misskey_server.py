@@ -581,6 +581,7 @@ class MisskeyServer:
             ),
             "following/create": (True, "write:following", self._following_create),
             "notes/delete": (True, "write:notes", self._notes_delete),
+            "notes/show": (False, None, self._notes_show),
             "notes/reactions/create": (
                 True,
                 "write:reactions",
@@ -1655,6 +1656,30 @@ class MisskeyServer:
         if note is None:
             raise ApiError("NO_SUCH_NOTE", "No such note.")
         return note
+
+    async def _notes_show(
+        self, body: dict[str, Any], user: User | None
+    ) -> dict[str, Any]:
+        """Show a note; a specified one only to its author and recipients.
+
+        To anyone else Misskey sends it hidden (``isHidden``, no text, as
+        seen on Misskey 2026.3), Sharkey says it does not exist.
+        """
+        note = self._note_for(body)
+        if note["visibility"] != "specified" or (
+            user is not None
+            and (user.id == note["userId"] or user.id in note["visibleUserIds"])
+        ):
+            return note
+        if self.variant == SHARKEY:
+            raise ApiError("NO_SUCH_NOTE", "No such note.")
+        return note | {
+            "text": None,
+            "cw": None,
+            "fileIds": [],
+            "files": [],
+            "isHidden": True,
+        }
 
     async def _notes_delete(self, body: dict[str, Any], user: User | None) -> None:
         assert user is not None

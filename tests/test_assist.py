@@ -13,7 +13,7 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 import custom_components.misskey  # noqa: F401
-from custom_components.misskey.api import MisskeyClient
+from custom_components.misskey.api import MisskeyApiError, MisskeyClient
 from custom_components.misskey.const import (
     CONF_ASSIST_ACCOUNTS,
     CONF_ASSIST_AGENT,
@@ -38,7 +38,7 @@ import homeassistant.util.dt as dt_util
 
 from .conftest import settle
 from .listening import post_as, set_up, until
-from .misskey_server import MisskeyServer, User
+from .misskey_server import MISSKEY, SHARKEY, MisskeyServer, User
 
 pytestmark = pytest.mark.usefixtures("fast_listener")
 
@@ -185,12 +185,14 @@ async def direct(
 
 
 @pytest.mark.usefixtures("house")
+@pytest.mark.parametrize("variant", [MISSKEY, SHARKEY])
 async def test_direct_note_turns_off_the_light_and_answers_in_the_thread(
     hass: HomeAssistant,
     misskey: MisskeyServer,
     mock_config_entry: MockConfigEntry,
     as_bob: MisskeyClient,
     bob: User,
+    variant: str,
 ) -> None:
     """An allowed account's direct note runs; the answer reaches that account alone."""
     entry = assist_entry(mock_config_entry, [f"@bob@{host(misskey)}"])
@@ -207,6 +209,19 @@ async def test_direct_note_turns_off_the_light_and_answers_in_the_thread(
     # Bob hears it as a reply to his note, as on a real server.
     assert misskey.streams.notifications[bob.id][-1]["type"] == "reply"
     assert misskey.streams.notifications[bob.id][-1]["note"]["id"] == answer["id"]
+    # Bob sees it; nobody else does (Misskey hides it, Sharkey denies it exists).
+    shown = await as_bob.request(
+        "notes/show", {"noteId": answer["id"]}, authenticated=True
+    )
+    assert shown["text"] == "Turned off the light"
+    anonymous = MisskeyClient(as_bob._session, misskey.url, "")
+    if variant == SHARKEY:
+        with pytest.raises(MisskeyApiError) as err:
+            await anonymous.request("notes/show", {"noteId": answer["id"]})
+        assert err.value.code == "NO_SUCH_NOTE"
+    else:
+        hidden = await anonymous.request("notes/show", {"noteId": answer["id"]})
+        assert (hidden["isHidden"], hidden["text"]) == (True, None)
     await until(lambda: answers.events)
     (event,) = answers.events
     assert event.data == {
