@@ -2380,17 +2380,44 @@ class MisskeyServer:
         if note is None:
             return self._page("Not found", "<h1>Not found</h1>", 404)
         cw = f"<p><b>CW:</b> {html.escape(note['cw'])}</p>" if note["cw"] else ""
-        # MFM's bold, the one markup the integration writes (a title line).
-        text = re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(note["text"] or ""))
         user = note["user"]
+        # The note it replies to, above it, as Misskey shows a thread.
+        parent = self.notes.get(note["replyId"] or "")
+        thread = (
+            "<div class='note-parent' style='border-left:3px solid #ddd;"
+            "padding-left:12px;margin-bottom:12px;color:#555'>"
+            f"<b>{html.escape(parent['user']['name'] or parent['user']['username'])}</b>"
+            f" <small>@{html.escape(parent['user']['username'])}</small>"
+            f"<p style='white-space:pre-wrap'>{self._mfm(parent['text'])}</p>"
+            f"<p><small>{self._audience(parent)} · {parent['createdAt']}</small></p>"
+            "</div>"
+            if parent is not None
+            else ""
+        )
         return self._page(
             "Note",
-            f"<h1>{html.escape(user['name'] or user['username'])} "
+            f"{thread}<h1>{html.escape(user['name'] or user['username'])} "
             f"<small>@{html.escape(user['username'])}</small></h1>{cw}"
-            f"<p class='note-text' style='white-space:pre-wrap'>{text}</p>"
-            f"<p><small>{note['visibility']} · {note['createdAt']}</small></p>"
+            f"<p class='note-text' style='white-space:pre-wrap'>{self._mfm(note['text'])}</p>"
+            f"<p><small>{self._audience(note)} · {note['createdAt']}</small></p>"
             "<p><a href='/'>All notes</a></p>",
         )
+
+    @staticmethod
+    def _mfm(text: str | None) -> str:
+        """Return a note's text as HTML, with MFM's bold, the one markup the integration writes."""
+        return re.sub(r"\*\*(.+?)\*\*", r"<b>\1</b>", html.escape(text or ""))
+
+    def _audience(self, note: dict[str, Any]) -> str:
+        """Return who sees a note: its visibility, and a specified note's recipients."""
+        if note["visibility"] != "specified":
+            return str(note["visibility"])
+        names = ", ".join(
+            f"@{self.users[u].username}"
+            for u in note["visibleUserIds"]
+            if u in self.users
+        )
+        return html.escape(f"specified (only {names})")
 
     async def _auth_page(self, request: web.Request) -> web.Response:
         session = self.sessions.get(request.match_info["token"])

@@ -32,6 +32,7 @@ from homeassistant.components.homeassistant.exposed_entities import async_expose
 from homeassistant.const import STATE_OFF, STATE_ON
 from homeassistant.core import Event, HomeAssistant, callback
 from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers import intent
 from homeassistant.setup import async_setup_component
 import homeassistant.util.dt as dt_util
@@ -462,7 +463,11 @@ async def test_agent_error_and_time_out_answer(
             "if anything, is in Home Assistant's logbook."
         )
     }
-    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    warnings = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.startswith("custom_components")
+    ]
     assert len(warnings) == 1
     assert "the model is down" in warnings[0].getMessage()
 
@@ -639,7 +644,11 @@ async def test_answer_that_cannot_be_posted_is_logged_once(
         await direct(as_bob, misskey.user, f"lights off {n}")
         misskey.fail_next("notes/create", "server_error")
         await until(lambda n=n: len(answers.events) == n + 1)
-    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    warnings = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.WARNING and r.name.startswith("custom_components")
+    ]
     assert [r.name for r in warnings] == ["custom_components.misskey.assist"]
     assert "could not answer note" in warnings[0].getMessage()
     diagnostics = entry.runtime_data.assist.diagnostics()
@@ -649,6 +658,7 @@ async def test_answer_that_cannot_be_posted_is_logged_once(
 
     again = await direct(as_bob, misskey.user, "lights on")
     await answers.wait(again)
+    await until(lambda: len(answers.events) == 3)
     assert "the posting works again" in caplog.text
 
 
@@ -673,3 +683,149 @@ async def test_diagnostics_keep_the_accounts_private(
         "live_conversations": 0,
         "last_error": None,
     }
+
+
+async def test_conversation_set_up_at_the_first_command(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    as_bob: MisskeyClient,
+) -> None:
+    """Without conversation configured, the first command sets it up; textless notes are no commands."""
+    # Always set up in Home Assistant (conversation needs its exposed entities).
+    assert await async_setup_component(hass, "homeassistant", {})
+    entry = assist_entry(mock_config_entry, [f"@bob@{host(misskey)}"])
+    await set_up(hass, misskey, entry)
+    listener = entry.runtime_data.listener
+    answers = Answers(hass, misskey)
+    assert "conversation" not in hass.config.components
+
+    poll = await post_as(
+        as_bob,
+        visibility="specified",
+        visibleUserIds=[misskey.user.id],
+        poll={"choices": ["on", "off"]},
+    )
+    await until(lambda: listener.delivered >= 1)
+    answer = await answers.wait(
+        await direct(as_bob, misskey.user, "turn off the kitchen light")
+    )
+    assert "conversation" in hass.config.components
+    # Home Assistant's own agent, which knows no kitchen light here.
+    assert answer["text"]
+    assert answers.to(poll) == []
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("ja", "コマンドが多すぎます: 1分経つまで次のものは無視します。"),
+        # Not translated: English.
+        (
+            "fr",
+            (
+                "Too many commands at once: the next ones are ignored until a "
+                "minute has passed."
+            ),
+        ),
+    ],
+)
+async def test_answers_in_home_assistant_language(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    as_bob: MisskeyClient,
+    agent: tuple[str, EchoAgent],
+    language: str,
+    text: str,
+) -> None:
+    """The notes carry no language: Assist hears, and answers, in Home Assistant's."""
+    hass.config.language = language
+    agent_id, echo = agent
+    entry = assist_entry(
+        mock_config_entry, [f"@bob@{host(misskey)}"], **{CONF_ASSIST_AGENT: agent_id}
+    )
+    await set_up(hass, misskey, entry)
+    answers = Answers(hass, misskey)
+    with patch("custom_components.misskey.assist.ASSIST_RATE_COMMANDS", 1):
+        await answers.wait(await direct(as_bob, misskey.user, "one"))
+        slow = await answers.wait(await direct(as_bob, misskey.user, "two"))
+    assert echo.heard[0].language == language
+    assert slow["text"] == text
+
+
+async def test_long_answer_is_cut_to_the_note_length(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    as_bob: MisskeyClient,
+    agent: tuple[str, EchoAgent],
+) -> None:
+    """An answer longer than the server allows is cut, not refused."""
+    agent_id, echo = agent
+    echo.answer = "x" * (misskey.max_note_text_length + 10)
+    entry = assist_entry(
+        mock_config_entry, [f"@bob@{host(misskey)}"], **{CONF_ASSIST_AGENT: agent_id}
+    )
+    await set_up(hass, misskey, entry)
+    answers = Answers(hass, misskey)
+
+    answer = await answers.wait(await direct(as_bob, misskey.user, "tell me all"))
+    assert len(answer["text"]) == misskey.max_note_text_length
+    assert answer["text"].endswith("…")
+
+
+async def test_rate_window_frees_up(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    as_bob: MisskeyClient,
+    agent: tuple[str, EchoAgent],
+) -> None:
+    """Once the window has passed, commands run again (and may be told to slow down again)."""
+    agent_id, echo = agent
+    entry = assist_entry(
+        mock_config_entry, [f"@bob@{host(misskey)}"], **{CONF_ASSIST_AGENT: agent_id}
+    )
+    await set_up(hass, misskey, entry)
+    answers = Answers(hass, misskey)
+    with (
+        patch("custom_components.misskey.assist.ASSIST_RATE_COMMANDS", 1),
+        patch("custom_components.misskey.assist.ASSIST_RATE_WINDOW", 0.3),
+    ):
+        await answers.wait(await direct(as_bob, misskey.user, "one"))
+        await answers.wait(await direct(as_bob, misskey.user, "two"))
+        await asyncio.sleep(0.3)
+        await answers.wait(await direct(as_bob, misskey.user, "three"))
+        slow = await answers.wait(await direct(as_bob, misskey.user, "four"))
+    assert [e.text for e in echo.heard] == ["one", "three"]
+    assert slow["text"].startswith("Too many commands")
+
+
+async def test_conversations_unreadable_or_unwritable(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    as_bob: MisskeyClient,
+    agent: tuple[str, EchoAgent],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A Store that cannot be read or written costs follow-ups, never the answer."""
+    agent_id, echo = agent
+    entry = assist_entry(
+        mock_config_entry, [f"@bob@{host(misskey)}"], **{CONF_ASSIST_AGENT: agent_id}
+    )
+    await set_up(hass, misskey, entry)
+    answers = Answers(hass, misskey)
+    store = entry.runtime_data.assist._store
+    with (
+        patch.object(
+            store, "async_load", side_effect=HomeAssistantError("disk on fire")
+        ),
+        patch.object(store, "async_save", side_effect=OSError("disk full")),
+    ):
+        answer = await answers.wait(await direct(as_bob, misskey.user, "hello"))
+        await until(lambda: answers.events)
+    assert answer["text"] == "heard: hello"
+    assert "Could not read the Assist conversations" in caplog.text
+    assert "could not write its conversations down: disk full" in caplog.text

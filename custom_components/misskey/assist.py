@@ -330,17 +330,11 @@ class MisskeyAssist:
             _LOGGER.info("Assist of %s: the %s works again", self._entry.title, kind)
 
     async def _async_text(self, key: str, language: str) -> str:
-        """Return one of the answers, in the sender's language if translated."""
+        """Return one of the answers, in the sender's language (English if not translated)."""
         texts = await async_get_translations(
             self.hass, language, "exceptions", {DOMAIN}
         )
-        found = texts.get(f"component.{DOMAIN}.exceptions.{key}.message")
-        if found is None:
-            texts = await async_get_translations(
-                self.hass, "en", "exceptions", {DOMAIN}
-            )
-            found = texts[f"component.{DOMAIN}.exceptions.{key}.message"]
-        return found
+        return texts[f"component.{DOMAIN}.exceptions.{key}.message"]
 
     # --- conversations ------------------------------------------------------------
 

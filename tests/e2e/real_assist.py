@@ -45,7 +45,7 @@ from homeassistant.const import CONF_URL
 from homeassistant.core import Event, callback
 from homeassistant.setup import async_setup_component
 
-from ..bench import running_hass, set_up
+from tests.bench import running_hass, set_up
 
 KITCHEN = "light.kitchen_light"
 
