@@ -44,7 +44,12 @@ async def set_options(
     """Change the account's options as the options dialog does (it reloads)."""
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.FORM
-    form = {key.schema: key.default() for key in result["data_schema"].schema}
+    # Fields without a default (Assist's agent) are left empty, as in the dialog.
+    form = {
+        key.schema: key.default()
+        for key in result["data_schema"].schema
+        if callable(key.default)
+    }
     form |= dict(entry.options) | options
     result = await hass.config_entries.options.async_configure(result["flow_id"], form)
     assert result["type"] is FlowResultType.CREATE_ENTRY

@@ -480,11 +480,14 @@ class MisskeyOptionsFlow(OptionsFlowWithReload):
                     CONF_DEFAULT_LOCAL_ONLY: user_input[CONF_DEFAULT_LOCAL_ONLY],
                     CONF_LISTEN: user_input[CONF_LISTEN],
                     CONF_CATCH_UP_WINDOW: int(user_input[CONF_CATCH_UP_WINDOW]),
-                    CONF_ASSIST_ACCOUNTS: accounts,
-                    CONF_ASSIST_SCOPE: user_input[CONF_ASSIST_SCOPE],
                 }
-                if agent := user_input.get(CONF_ASSIST_AGENT):
-                    options[CONF_ASSIST_AGENT] = agent
+                # Assist's options only while someone may talk to it: with
+                # nobody listed, it is off and they mean nothing.
+                if accounts:
+                    options[CONF_ASSIST_ACCOUNTS] = accounts
+                    options[CONF_ASSIST_SCOPE] = user_input[CONF_ASSIST_SCOPE]
+                    if agent := user_input.get(CONF_ASSIST_AGENT):
+                        options[CONF_ASSIST_AGENT] = agent
                 return self.async_create_entry(data=options)
         return self.async_show_form(
             step_id="init",
