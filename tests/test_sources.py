@@ -15,7 +15,12 @@ import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.misskey.api import MisskeyClient
-from custom_components.misskey.const import DOMAIN, SUBENTRY_SOURCE
+from custom_components.misskey.const import (
+    APP_PERMISSIONS,
+    CONF_PERMISSIONS,
+    DOMAIN,
+    SUBENTRY_SOURCE,
+)
 from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.config_entries import SOURCE_USER, ConfigSubentry
 from homeassistant.core import HomeAssistant
@@ -585,3 +590,38 @@ async def test_removed_source_is_forgotten(
     hass.config_entries.async_remove_subentry(mock_config_entry, sub.subentry_id)
     await hass.async_block_till_done()
     await until(lambda: hass_storage[key]["data"]["sources"] == {})
+
+
+async def test_channels_need_read_channels(
+    hass: HomeAssistant, misskey: MisskeyServer, mock_config_entry: MockConfigEntry
+) -> None:
+    """An account set up before read:channels was asked: no channels, and the repair asks."""
+    granted = [p for p in APP_PERMISSIONS if p != "read:channels"]
+    mock_config_entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(
+        mock_config_entry, data={**mock_config_entry.data, CONF_PERMISSIONS: granted}
+    )
+    await set_up_added(hass, misskey, mock_config_entry)
+    result = await start_flow(hass, mock_config_entry)
+    assert result["data_schema"].schema["kind"].config["options"] == [
+        "antenna",
+        "list",
+        "hashtag",
+        "account",
+    ]
+    issue = ir.async_get(hass).async_get_issue(
+        DOMAIN, f"missing_permissions_{mock_config_entry.entry_id}"
+    )
+    assert issue is not None
+    assert issue.translation_placeholders["permissions"] == "read:channels"
+    assert misskey.calls("channels/followed") == []
+
+
+async def set_up_added(
+    hass: HomeAssistant, misskey: MisskeyServer, entry: MockConfigEntry
+) -> None:
+    """Set up an entry already added to Home Assistant, and wait until it listens."""
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    await misskey.streams.wait_joined(misskey.user)
+    await until(lambda: entry.runtime_data.listener.connected)
