@@ -117,6 +117,7 @@ class _SourceState:
         "delivered",
         "delivered_set",
         "delivery",
+        "failing",
         "gone",
         "source",
     )
@@ -127,6 +128,9 @@ class _SourceState:
         self.channel_id: str | None = None
         self.delivery = DELIVERY_STREAM if source.channel else DELIVERY_POLLING
         self.gone = False
+        # Its catch-up failed and the warning was logged: the next failures
+        # are part of the same problem.
+        self.failing = False
         self.delivered: deque[str] = deque(maxlen=_REMEMBERED)
         self.delivered_set: set[str] = set()
 
@@ -790,7 +794,7 @@ class MisskeyListener:
         try:
             await self._async_sync_sources(catch_up=True)
         except MisskeyError as err:
-            self._log_problem(
+            _LOGGER.warning(
                 "Could not start the new sources of %s (%s); they start at the "
                 "next connection",
                 self._entry.title,
@@ -870,13 +874,27 @@ class MisskeyListener:
             await self._async_leave(channel_id)
 
     async def _async_poll_sources(self) -> None:
-        """Ask for the notes of accounts not followed, now and then, while connected."""
+        """Ask for the notes of accounts not followed, now and then, while connected.
+
+        It runs beside the connection, which it must not end: a refused
+        credential shows on the connection and the account's reading too.
+        """
         while True:
             await asyncio.sleep(SOURCE_POLL_INTERVAL.total_seconds())
             for state in list(self._sources.values()):
-                if state.delivery == DELIVERY_POLLING and not state.gone:
+                if state.delivery != DELIVERY_POLLING or state.gone:
+                    continue
+                try:
                     # As good as live: nothing made since the last poll is old.
                     await self._async_catch_up_source(state, None)
+                except MisskeyError as err:
+                    self._source_problem(state, err)
+                except Exception:
+                    _LOGGER.exception(
+                        "Unexpected error polling %s of %s",
+                        state.source.name,
+                        self._entry.title,
+                    )
 
     async def _async_catch_up_sources(self, live_since: datetime | None) -> None:
         for state in list(self._sources.values()):
@@ -902,32 +920,56 @@ class MisskeyListener:
                         str(newest[-1]["id"]) if newest else None
                     )
                     self._save()
-                return
-            for _ in range(CATCH_UP_MAX_PAGES):
-                cursor = self._source_cursors.get(subentry_id)
-                page = await self._async_notes(endpoint, params, cursor, _PAGE)
-                page = [n for n in page if cursor is None or str(n["id"]) > cursor]
-                if not page or subentry_id not in self._sources:
-                    return
-                missed_before = (
-                    None
-                    if live_since is None
-                    else min(live_since, dt_util.utcnow() - self._window)
-                )
-                self._deliver_notes(state, page, missed_before=missed_before)
+            else:
+                await self._async_page_source(state, endpoint, params, live_since)
         except MisskeyAuthenticationError, MisskeyAccountSuspendedError:
             raise
         except MisskeyApiError as err:
             if err.code in GONE_CODES:
                 self._source_gone(state)
-                return
-            self._source_problem(state, err)
+            else:
+                self._source_problem(state, err)
+            return
         except MisskeyError as err:
             self._source_problem(state, err)
+            return
+        if state.failing:
+            state.failing = False
+            _LOGGER.info(
+                "Caught up on %s of %s again", state.source.name, self._entry.title
+            )
+
+    async def _async_page_source(
+        self,
+        state: _SourceState,
+        endpoint: str,
+        params: dict[str, Any],
+        live_since: datetime | None,
+    ) -> None:
+        subentry_id = state.source.subentry_id
+        for _ in range(CATCH_UP_MAX_PAGES):
+            cursor = self._source_cursors.get(subentry_id)
+            page = await self._async_notes(endpoint, params, cursor, _PAGE)
+            page = [n for n in page if cursor is None or str(n["id"]) > cursor]
+            if not page or subentry_id not in self._sources:
+                return
+            missed_before = (
+                None
+                if live_since is None
+                else min(live_since, dt_util.utcnow() - self._window)
+            )
+            self._deliver_notes(state, page, missed_before=missed_before)
 
     def _source_problem(self, state: _SourceState, err: MisskeyError) -> None:
-        self._log_problem(
-            "Could not catch up on %s of %s (%s); its notes come live",
+        """Log a source's failing catch-up once, until it works again.
+
+        Apart from the connection's outages: the connection is fine.
+        """
+        log = _LOGGER.debug if state.failing else _LOGGER.warning
+        state.failing = True
+        log(
+            "Could not catch up on %s of %s (%s); its live notes still come, "
+            "the missed ones at the next try",
             state.source.name,
             self._entry.title,
             _describe(err),
