@@ -604,6 +604,17 @@ async def test_removed_source_is_forgotten(
     await hass.async_block_till_done()
     await until(lambda: hass_storage[key]["data"]["sources"] == {})
 
+    # Removed while the account was not loaded: forgotten at the next start.
+    again = await follow_source(hass, mock_config_entry, "hashtag", "again", "#again")
+    del again
+    sub = subentry(mock_config_entry, "#again")
+    await until(lambda: sub.subentry_id in hass_storage[key]["data"]["sources"])
+    assert await hass.config_entries.async_unload(mock_config_entry.entry_id)
+    hass.config_entries.async_remove_subentry(mock_config_entry, sub.subentry_id)
+    assert await hass.config_entries.async_setup(mock_config_entry.entry_id)
+    await hass.async_block_till_done()
+    await until(lambda: hass_storage[key]["data"]["sources"] == {})
+
 
 async def test_channels_need_read_channels(
     hass: HomeAssistant, misskey: MisskeyServer, mock_config_entry: MockConfigEntry

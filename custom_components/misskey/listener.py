@@ -820,6 +820,9 @@ class MisskeyListener:
                 self._source_cursors.pop(subentry_id, None)
                 self._source_listeners.pop(subentry_id, None)
                 async_clear_source_gone(self.hass, self._entry, subentry_id)
+            # Sources removed while the account was not loaded.
+            for subentry_id in set(self._source_cursors) - set(wanted):
+                del self._source_cursors[subentry_id]
             added: list[_SourceState] = []
             for subentry_id, source in wanted.items():
                 if subentry_id in self._sources:
