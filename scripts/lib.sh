@@ -122,8 +122,10 @@ ensure_venv() {
     rm -rf "$venv"
     "$python" -m venv "$venv" >&2
     "$venv/bin/pip" install -q --upgrade pip >&2
+    # --no-compile: Python compiles what is imported when it is first
+    # imported; compiling all of Home Assistant up front takes longer.
     for req in "$@"; do
-      "$venv/bin/pip" install -q -r "$REPO/$req" >&2
+      "$venv/bin/pip" install -q --no-compile -r "$REPO/$req" >&2
     done
     touch "$venv/.ready"
   fi
