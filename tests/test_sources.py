@@ -29,7 +29,7 @@ from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.setup import async_setup_component
 
-from .listening import Events, post_as, set_up, until
+from .listening import Events, entity_id, post_as, set_up, until
 from .misskey_server import MISSKEY, MISSKEY_13, SHARKEY, MisskeyServer, User
 
 pytestmark = pytest.mark.usefixtures("fast_listener")
@@ -547,6 +547,7 @@ async def test_a_failing_timeline_delays_only_its_source(
     misskey.streams.release()
     await until(lambda: listener.connected)
     await quakes.wait(1)
+    await until(lambda: "Could not catch up on #quake" in caplog.text)
     assert quakes.note_ids() == [missed["id"]]
     assert tag.note_ids() == []
     assert [
@@ -649,3 +650,32 @@ async def set_up_added(
     await hass.async_block_till_done()
     await misskey.streams.wait_joined(misskey.user)
     await until(lambda: entry.runtime_data.listener.connected)
+
+
+async def test_account_events_do_not_wait_for_sources(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    as_bob: MisskeyClient,
+) -> None:
+    """A source slow to catch up delays only its own notes, which keep their order."""
+    await set_up(hass, misskey, mock_config_entry)
+    tag = await follow_source(hass, mock_config_entry, "hashtag", "quake", "#quake")
+    mentions = Events(hass, entity_id(hass, mock_config_entry, "event", "mentions"))
+    listener = mock_config_entry.runtime_data.listener
+
+    misskey.streams.hold()
+    misskey.streams.drop()
+    await until(lambda: not listener.connected)
+    missed = await post_as(as_bob, text="#quake missed")
+    # Its timeline asks to wait: the catch-up waits it out.
+    misskey.fail_next("notes/search-by-tag", "rate_limit", retry_after=4)
+    misskey.streams.release()
+    await until(lambda: listener.connected)
+    mention = await post_as(as_bob, text="@alice are you there?")
+    await mentions.wait(1)
+    live = await post_as(as_bob, text="#quake live")
+    assert mentions.note_ids() == [mention["id"]]
+    assert tag.note_ids() == []
+    await tag.wait(2)
+    assert tag.note_ids() == [missed["id"], live["id"]]

@@ -214,11 +214,6 @@ class MisskeySourceEventEntity(MisskeyEntity, EventEntity):
             self._source.subentry_id
         )
 
-    @property
-    def extra_state_attributes(self) -> dict[str, Any]:
-        """Say how the source's notes arrive (an account's: home timeline or polling)."""
-        return {"delivery": self._listener.source_delivery(self._source.subentry_id)}
-
 
 def with_excerpt(attributes: dict[str, Any]) -> dict[str, Any]:
     """Add the start of the text, which the recorder keeps instead of the text."""

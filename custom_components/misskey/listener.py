@@ -42,6 +42,7 @@ from .api import (
     MisskeyAccountSuspendedError,
     MisskeyApiError,
     MisskeyAuthenticationError,
+    MisskeyClientClosedError,
     MisskeyError,
     MisskeyPermissionDeniedError,
     MisskeyRateLimitError,
@@ -119,6 +120,7 @@ class _SourceState:
         "delivery",
         "failing",
         "gone",
+        "pending",
         "source",
     )
 
@@ -131,6 +133,8 @@ class _SourceState:
         # Its catch-up failed and the warning was logged: the next failures
         # are part of the same problem.
         self.failing = False
+        # While it catches up: its live notes, delivered after.
+        self.pending: list[Mapping[str, Any]] | None = None
         self.delivered: deque[str] = deque(maxlen=_REMEMBERED)
         self.delivered_set: set[str] = set()
 
@@ -458,15 +462,19 @@ class MisskeyListener:
                 self._set_mode(MODE_CONNECTING)
             live_since = dt_util.utcnow()
             await self._async_catch_up(live_since)
-            await self._async_choose_account_delivery()
-            await self._async_catch_up_sources(live_since)
+            # The sources catch up beside the connection: the account's own
+            # events do not wait for them. Each source's live notes wait for
+            # its catch-up, so that its notes fire in order.
+            for state in self._sources.values():
+                if state.pending is None:
+                    state.pending = []
             self._connected()
-            poller = asyncio.create_task(self._async_poll_sources())
+            sources = asyncio.create_task(self._async_run_sources(live_since))
             try:
                 async for event in self._stream.events():
                     self._handle(event)
             finally:
-                poller.cancel()
+                sources.cancel()
         finally:
             await self._stream.close()
 
@@ -856,8 +864,6 @@ class MisskeyListener:
         for state in states:
             try:
                 user = await self._client.user_by_id(state.source.target)
-            except MisskeyAuthenticationError, MisskeyAccountSuspendedError:
-                raise
             except MisskeyApiError as err:
                 if err.code in GONE_CODES:
                     self._source_gone(state)
@@ -876,28 +882,27 @@ class MisskeyListener:
             channel_id, self._home_channel = self._home_channel, None
             await self._async_leave(channel_id)
 
-    async def _async_poll_sources(self) -> None:
-        """Ask for the notes of accounts not followed, now and then, while connected.
+    async def _async_run_sources(self, live_since: datetime) -> None:
+        """Catch the sources up, then poll the accounts not followed, while connected.
 
-        It runs beside the connection, which it must not end: a refused
-        credential shows on the connection and the account's reading too.
+        It runs beside the connection, which it must not end: each source's
+        problems are its own (a refused credential shows on the connection
+        and the account's reading too).
         """
+        try:
+            await self._async_choose_account_delivery()
+        except Exception:
+            _LOGGER.exception(
+                "Unexpected error choosing how accounts of %s are heard",
+                self._entry.title,
+            )
+        await self._async_catch_up_sources(live_since)
         while True:
             await asyncio.sleep(SOURCE_POLL_INTERVAL.total_seconds())
             for state in list(self._sources.values()):
-                if state.delivery != DELIVERY_POLLING or state.gone:
-                    continue
-                try:
+                if state.delivery == DELIVERY_POLLING and not state.gone:
                     # As good as live: nothing made since the last poll is old.
                     await self._async_catch_up_source(state, None)
-                except MisskeyError as err:
-                    self._source_problem(state, err)
-                except Exception:
-                    _LOGGER.exception(
-                        "Unexpected error polling %s of %s",
-                        state.source.name,
-                        self._entry.title,
-                    )
 
     async def _async_catch_up_sources(self, live_since: datetime | None) -> None:
         for state in list(self._sources.values()):
@@ -915,6 +920,8 @@ class MisskeyListener:
         """
         subentry_id = state.source.subentry_id
         endpoint, params = state.source.timeline
+        if state.pending is None:
+            state.pending = []
         try:
             if subentry_id not in self._source_cursors:
                 newest = await self._async_notes(endpoint, params, None, 1)
@@ -925,8 +932,6 @@ class MisskeyListener:
                     self._save()
             else:
                 await self._async_page_source(state, endpoint, params, live_since)
-        except MisskeyAuthenticationError, MisskeyAccountSuspendedError:
-            raise
         except MisskeyApiError as err:
             if err.code in GONE_CODES:
                 self._source_gone(state)
@@ -936,6 +941,18 @@ class MisskeyListener:
         except MisskeyError as err:
             self._source_problem(state, err)
             return
+        except Exception:
+            _LOGGER.exception(
+                "Unexpected error catching up on %s of %s",
+                state.source.name,
+                self._entry.title,
+            )
+            return
+        finally:
+            # What came live meanwhile, after what was missed.
+            pending, state.pending = state.pending, None
+            if pending and subentry_id in self._sources:
+                self._deliver_notes(state, pending, missed_before=None)
         if state.failing:
             state.failing = False
             _LOGGER.info(
@@ -968,6 +985,9 @@ class MisskeyListener:
 
         Apart from the connection's outages: the connection is fine.
         """
+        if isinstance(err, MisskeyClientClosedError):
+            # The account is unloading: nothing went wrong.
+            return
         log = _LOGGER.debug if state.failing else _LOGGER.warning
         state.failing = True
         log(
@@ -1025,12 +1045,18 @@ class MisskeyListener:
                 if state.delivery == DELIVERY_HOME_TIMELINE and state.source.matches(
                     note
                 ):
-                    self._deliver_notes(state, [note], missed_before=None)
+                    self._deliver_live(state, note)
             return
         for state in list(self._sources.values()):
             if state.channel_id == event.channel:
-                self._deliver_notes(state, [note], missed_before=None)
+                self._deliver_live(state, note)
                 return
+
+    def _deliver_live(self, state: _SourceState, note: Mapping[str, Any]) -> None:
+        if state.pending is not None:
+            state.pending.append(note)
+        else:
+            self._deliver_notes(state, [note], missed_before=None)
 
     def _deliver_notes(
         self,
@@ -1068,6 +1094,9 @@ class MisskeyListener:
     def _fire_source(self, state: _SourceState, note: Mapping[str, Any]) -> None:
         try:
             attributes = note_attributes(note, self._client.url, self._instance)
+            # How it came: with the event, so that the entity's state changes
+            # only when a note arrives.
+            attributes["delivery"] = state.delivery
         except Exception:
             _LOGGER.exception("Skipped note %s", note.get("id"))
             return
