@@ -64,7 +64,8 @@ def source_entities(hass: HomeAssistantProcess) -> dict[str, str]:
     return {
         s["attributes"].get("friendly_name"): s["entity_id"]
         for s in hass.api("GET", "/api/states")
-        if s["entity_id"].startswith("event.") and "delivery" in s["attributes"]
+        if s["entity_id"].startswith("event.")
+        and s["attributes"].get("event_types") == ["note"]
     }
 
 
