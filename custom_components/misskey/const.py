@@ -180,6 +180,10 @@ POLL_INTERVAL: Final = timedelta(seconds=30)
 STREAM_RETRY_INTERVAL: Final = timedelta(minutes=30)
 # At most this many pages of 100 are caught up after an absence.
 CATCH_UP_MAX_PAGES: Final = 10
+CATCH_UP_PAGE: Final = 100
+# Enough to recognise every notification or note that can arrive twice: by
+# the stream and by the catch-up that follows a reconnection.
+REMEMBERED_IDS: Final = 512
 
 # Notification event types, in Misskey's own words (snake_case).
 EVENT_MENTION: Final = "mention"

@@ -23,6 +23,13 @@ from .const import DOMAIN, RATE_LIMIT_MAX_WAIT
 from .limits import AccountLimits
 
 
+def describe_error(err: BaseException) -> str:
+    """Return what went wrong in a few words, for the log; Misskey's errors never hold the credential."""
+    if isinstance(err, MisskeyError):
+        return str(err)
+    return f"{type(err).__name__}: {err}"
+
+
 class CredentialRefusedError(HomeAssistantError):
     """Misskey refused the credential: the account has to be authorized again."""
 

@@ -54,6 +54,7 @@ from .api import (
 from .api.stream import MisskeyStream, StreamEvent
 from .const import (
     CATCH_UP_MAX_PAGES,
+    CATCH_UP_PAGE,
     CONF_CATCH_UP_WINDOW,
     CONF_CREDENTIAL,
     DEFAULT_CATCH_UP_WINDOW,
@@ -65,13 +66,20 @@ from .const import (
     RECONNECT_MAX_RETRY_AFTER,
     RECONNECT_MIN_DELAY,
     RECONNECT_RESET_AFTER,
+    REMEMBERED_IDS,
     SOURCE_POLL_INTERVAL,
     STREAM_CONNECT_TIMEOUT,
     STREAM_HEARTBEAT,
     STREAM_RETRY_INTERVAL,
 )
 from .coordinator import MisskeyDataUpdateCoordinator, unread_notifications
-from .notification import MisskeyEvent, event_from_chat_message, event_from_notification
+from .errors import describe_error
+from .notification import (
+    MisskeyEvent,
+    created_at,
+    event_from_chat_message,
+    event_from_notification,
+)
 from .permissions import async_record_refused_permission, has_permission
 from .sources import (
     DELIVERY_HOME_TIMELINE,
@@ -89,10 +97,6 @@ from .sources import (
 _LOGGER = logging.getLogger(__name__)
 
 STORAGE_VERSION: Final = 1
-# Enough to recognise every notification that can arrive twice: by the stream
-# and by the catch-up that follows a reconnection.
-_REMEMBERED: Final = 512
-_PAGE: Final = 100
 
 MODE_CONNECTING: Final = "connecting"
 MODE_STREAMING: Final = "streaming"
@@ -135,7 +139,7 @@ class _SourceState:
         self.failing = False
         # While it catches up: its live notes, delivered after.
         self.pending: list[Mapping[str, Any]] | None = None
-        self.delivered: deque[str] = deque(maxlen=_REMEMBERED)
+        self.delivered: deque[str] = deque(maxlen=REMEMBERED_IDS)
         self.delivered_set: set[str] = set()
 
     def remember(self, note_id: str) -> None:
@@ -188,7 +192,7 @@ class MisskeyListener:
         self._initialized = False
         # Whether the cursor was read from the Store (only then is it saved).
         self._loaded = False
-        self._delivered: deque[str] = deque(maxlen=_REMEMBERED)
+        self._delivered: deque[str] = deque(maxlen=REMEMBERED_IDS)
         self._delivered_set: set[str] = set()
         self._can_catch_up = has_permission(entry, PERMISSION_READ_NOTIFICATIONS)
         self.mode = MODE_CONNECTING
@@ -256,7 +260,7 @@ class MisskeyListener:
         if task.cancelled():
             return
         err = task.exception()
-        self.last_error = _describe(err) if err is not None else "stopped"
+        self.last_error = describe_error(err) if err is not None else "stopped"
         _LOGGER.error(
             "Stopped listening to %s: %s; reload the account",
             self._entry.title,
@@ -376,7 +380,7 @@ class MisskeyListener:
 
     def _problem(self, err: Exception) -> None:
         """Record why the account is not heard; log it once per outage."""
-        self.last_error = _describe(err)
+        self.last_error = describe_error(err)
         self.connected_since = None
         if isinstance(err, MisskeyError):
             self._log_problem(
@@ -524,7 +528,7 @@ class MisskeyListener:
             except MisskeyAuthenticationError, MisskeyAccountSuspendedError:
                 raise
             except MisskeyError as err:
-                self.last_error = _describe(err)
+                self.last_error = describe_error(err)
                 _LOGGER.debug("Polling %s failed: %s", self._instance, err)
                 live_since = live_since or started
             else:
@@ -568,7 +572,7 @@ class MisskeyListener:
                 return
             for _ in range(CATCH_UP_MAX_PAGES):
                 cursor = self._cursor
-                page = await self._async_page(cursor, limit=_PAGE)
+                page = await self._async_page(cursor, limit=CATCH_UP_PAGE)
                 # Sharkey pages by millisecond and may send the anchor, the
                 # last notification delivered, again: only newer ones count.
                 page = [n for n in page if cursor is None or n.id > cursor]
@@ -611,7 +615,7 @@ class MisskeyListener:
                 self._cursor = notification.id
             if (
                 missed_before is not None
-                and _created(notification.created_at) < missed_before
+                and created_at(notification.created_at) < missed_before
             ):
                 # Not remembered: by Misskey's clock, it may be one that comes
                 # live too (made as the connection was made), and then fires.
@@ -806,7 +810,7 @@ class MisskeyListener:
                 "Could not start the new sources of %s (%s); they start at the "
                 "next connection",
                 self._entry.title,
-                _describe(err),
+                describe_error(err),
             )
         except Exception:
             _LOGGER.exception(
@@ -969,7 +973,7 @@ class MisskeyListener:
         subentry_id = state.source.subentry_id
         for _ in range(CATCH_UP_MAX_PAGES):
             cursor = self._source_cursors.get(subentry_id)
-            page = await self._async_notes(endpoint, params, cursor, _PAGE)
+            page = await self._async_notes(endpoint, params, cursor, CATCH_UP_PAGE)
             page = [n for n in page if cursor is None or str(n["id"]) > cursor]
             if not page or subentry_id not in self._sources:
                 return
@@ -995,7 +999,7 @@ class MisskeyListener:
             "the missed ones at the next try",
             state.source.name,
             self._entry.title,
-            _describe(err),
+            describe_error(err),
         )
 
     async def _async_notes(
@@ -1082,7 +1086,7 @@ class MisskeyListener:
                 continue
             if (
                 missed_before is not None
-                and _created(str(note.get("createdAt") or "")) < missed_before
+                and created_at(str(note.get("createdAt") or "")) < missed_before
             ):
                 self.skipped_old += 1
                 continue
@@ -1119,15 +1123,3 @@ def reconnect_delay(attempt: int) -> float:
     """
     delay = min(RECONNECT_MAX_DELAY, RECONNECT_MIN_DELAY * 2.0 ** min(attempt, 16))
     return delay * random.uniform(0.5, 1.0)
-
-
-def _describe(err: BaseException) -> str:
-    """Return what went wrong in a few words; Misskey's errors never hold the credential."""
-    if isinstance(err, MisskeyError):
-        return str(err)
-    return f"{type(err).__name__}: {err}"
-
-
-def _created(created_at: str) -> datetime:
-    """Return when a notification was made; now if the server did not say."""
-    return dt_util.parse_datetime(created_at) or dt_util.utcnow()

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any, Final
+
+import homeassistant.util.dt as dt_util
 
 from .api import Notification
 from .const import (
@@ -126,3 +129,8 @@ def event_from_chat_message(
             "created_at": message.get("createdAt"),
         },
     )
+
+
+def created_at(created: str) -> datetime:
+    """Return when a notification or note was made; now if the server did not say."""
+    return dt_util.parse_datetime(created) or dt_util.utcnow()
