@@ -139,7 +139,7 @@ async def until_sources_ready(entry: MockConfigEntry, count: int) -> None:
     """Wait until every source has joined and marked its place."""
     listener = entry.runtime_data.listener
     async with asyncio.timeout(60):
-        while not (listener.connected and len(listener._source_cursors) >= count):
+        while not (listener.connected and len(listener.sources.cursors) >= count):
             await asyncio.sleep(0.01)
 
 

@@ -651,7 +651,7 @@ async def follow(world: World, title: str, data: dict[str, Any]) -> None:
     world.hass.config_entries.async_add_subentry(world.entry, subentry)
     await world.hass.async_block_till_done()
     listener = world.entry.runtime_data.listener
-    await until(lambda: subentry.subentry_id in listener._source_cursors)
+    await until(lambda: subentry.subentry_id in listener.sources.cursors)
 
 
 @scenario("Flash the lights on a strong quake")

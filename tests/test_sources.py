@@ -87,7 +87,7 @@ async def follow_source(
     await hass.async_block_till_done()
     sub = subentry(entry, title)
     listener = entry.runtime_data.listener
-    await until(lambda: sub.subentry_id in listener._source_cursors)
+    await until(lambda: sub.subentry_id in listener.sources.cursors)
     return Events(hass, source_entity(hass, entry, title))
 
 
@@ -282,7 +282,7 @@ async def test_account_not_followed_is_polled(
     """Nobody follows carol: her notes are asked for now and then, each once."""
     await set_up(hass, misskey, mock_config_entry)
     with patch(
-        "custom_components.misskey.listener.SOURCE_POLL_INTERVAL",
+        "custom_components.misskey.source_listener.SOURCE_POLL_INTERVAL",
         timedelta(seconds=0.05),
     ):
         misskey.streams.drop()

@@ -7,32 +7,26 @@ Home Assistant restarts, what arrived while away is fetched from
 (written as soon as an event fired). A server or proxy that refuses WebSockets
 is polled instead.
 
-The account's sources (antennas, lists, channels, hashtags, accounts: see
-sources.py) share the connection: each source's channel is joined on it, and
-left, as subentries come and go, without reconnecting. After every
-(re)connection each source catches up from its timeline since the last note
-it delivered, which the Store keeps too.
+The account's sources (antennas, lists, channels, hashtags, accounts) share
+the connection: a SourceFollower (source_listener.py) joins their channels on
+it and catches them up after every (re)connection; their cursors are kept in
+the same Store, under ``sources``.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 import logging
 import random
 from typing import Any, Final
 
-from homeassistant.config_entries import (
-    SIGNAL_CONFIG_ENTRY_CHANGED,
-    ConfigEntry,
-    ConfigEntryChange,
-)
+from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
-from homeassistant.helpers.dispatcher import async_dispatcher_connect
 from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.storage import Store
 import homeassistant.util.dt as dt_util
@@ -42,7 +36,6 @@ from .api import (
     MisskeyAccountSuspendedError,
     MisskeyApiError,
     MisskeyAuthenticationError,
-    MisskeyClientClosedError,
     MisskeyError,
     MisskeyPermissionDeniedError,
     MisskeyRateLimitError,
@@ -81,18 +74,8 @@ from .notification import (
     event_from_notification,
 )
 from .permissions import async_record_refused_permission, has_permission
-from .sources import (
-    DELIVERY_HOME_TIMELINE,
-    DELIVERY_POLLING,
-    DELIVERY_STREAM,
-    GONE_CODES,
-    HOME_TIMELINE,
-    Source,
-    async_clear_source_gone,
-    async_raise_source_gone,
-    entry_sources,
-    note_attributes,
-)
+from .source_listener import SourceFollower
+from .sources import Source
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -112,41 +95,6 @@ MODE_STOPPED: Final = "stopped"
 _UNAVAILABLE_MODES: Final = frozenset(
     {MODE_REFUSED, MODE_AUTH_FAILED, MODE_SUSPENDED, MODE_STOPPED}
 )
-
-
-class _SourceState:
-    """How one source fares on the connection."""
-
-    __slots__ = (
-        "channel_id",
-        "delivered",
-        "delivered_set",
-        "delivery",
-        "failing",
-        "gone",
-        "pending",
-        "source",
-    )
-
-    def __init__(self, source: Source) -> None:
-        self.source = source
-        # The ID the stream joined its channel with; None for an account.
-        self.channel_id: str | None = None
-        self.delivery = DELIVERY_STREAM if source.channel else DELIVERY_POLLING
-        self.gone = False
-        # Its catch-up failed and the warning was logged: the next failures
-        # are part of the same problem.
-        self.failing = False
-        # While it catches up: its live notes, delivered after.
-        self.pending: list[Mapping[str, Any]] | None = None
-        self.delivered: deque[str] = deque(maxlen=REMEMBERED_IDS)
-        self.delivered_set: set[str] = set()
-
-    def remember(self, note_id: str) -> None:
-        if len(self.delivered) == self.delivered.maxlen:
-            self.delivered_set.discard(self.delivered[0])
-        self.delivered.append(note_id)
-        self.delivered_set.add(note_id)
 
 
 def listener_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
@@ -182,6 +130,19 @@ class MisskeyListener:
         self._window = timedelta(
             minutes=entry.options.get(CONF_CATCH_UP_WINDOW, DEFAULT_CATCH_UP_WINDOW)
         )
+        # The sources ride on this connection; what they need of it is passed
+        # in, so that they never reach into the listener.
+        self.sources = SourceFollower(
+            hass,
+            entry,
+            client=self._client,
+            stream=self._stream,
+            window=self._window,
+            connected=lambda: self.connected,
+            account_id=lambda: coordinator.data.id,
+            save=self._save,
+            availability_changed=lambda: self._call(self._connection_listeners),
+        )
         self._event_listeners: list[Callable[[MisskeyEvent], None]] = []
         self._connection_listeners: list[CALLBACK_TYPE] = []
         self._unread_listeners: list[CALLBACK_TYPE] = []
@@ -213,15 +174,6 @@ class MisskeyListener:
         # Unread notifications: what `i` said, plus those seen unread since.
         self._unread_base: int | None = None
         self._unread_ids: set[str] = set()
-        # The sources: their state by subentry ID, who hears them, and the
-        # last note each delivered (a source without a key was never started).
-        self._sources: dict[str, _SourceState] = {}
-        self._source_listeners: dict[str, list[Callable[[dict[str, Any]], None]]] = {}
-        self._sources_added_listeners: list[Callable[[list[Source]], None]] = []
-        self._source_cursors: dict[str, str | None] = {}
-        self._home_channel: str | None = None
-        self._sources_lock = asyncio.Lock()
-        self.delivered_notes = 0
 
     # --- life cycle ---------------------------------------------------------
 
@@ -233,12 +185,7 @@ class MisskeyListener:
             self._coordinator.async_add_listener(self._async_account_updated)
         )
         self._entry.async_on_unload(self._async_stop)
-        # Subentries come and go without a reload: the channels follow them.
-        self._entry.async_on_unload(
-            async_dispatcher_connect(
-                self.hass, SIGNAL_CONFIG_ENTRY_CHANGED, self._async_entry_changed
-            )
-        )
+        self.sources.async_start()
         # Automations listen only once Home Assistant has started: what is
         # caught up after a restart must wait for them, or it is heard by none.
         self._entry.async_on_unload(async_at_started(self.hass, self._async_begin))
@@ -283,9 +230,9 @@ class MisskeyListener:
             stored = {}
         self._cursor = stored.get("last_notification_id")
         self._initialized = bool(stored.get("initialized"))
-        self._source_cursors = dict(stored.get("sources") or {})
+        self.sources.load(stored.get("sources"))
         self._loaded = True
-        await self._async_sync_sources(catch_up=False)
+        await self.sources.async_sync(catch_up=False)
         await self._async_run()
 
     async def _async_stop(self) -> None:
@@ -467,13 +414,10 @@ class MisskeyListener:
             live_since = dt_util.utcnow()
             await self._async_catch_up(live_since)
             # The sources catch up beside the connection: the account's own
-            # events do not wait for them. Each source's live notes wait for
-            # its catch-up, so that its notes fire in order.
-            for state in self._sources.values():
-                if state.pending is None:
-                    state.pending = []
+            # events do not wait for them.
+            self.sources.hold_live_notes()
             self._connected()
-            sources = asyncio.create_task(self._async_run_sources(live_since))
+            sources = asyncio.create_task(self.sources.async_run(live_since))
             try:
                 async for event in self._stream.events():
                     self._handle(event)
@@ -534,7 +478,7 @@ class MisskeyListener:
             else:
                 live_since = None
             if loop.time() >= sources_due:
-                await self._async_catch_up_sources(sources_since)
+                await self.sources.async_catch_up(sources_since)
                 sources_since = None
                 sources_due = loop.time() + SOURCE_POLL_INTERVAL.total_seconds()
             await asyncio.sleep(POLL_INTERVAL.total_seconds())
@@ -641,7 +585,8 @@ class MisskeyListener:
     def _handle(self, event: StreamEvent) -> None:
         body = event.body
         if event.channel is not None:
-            self._handle_source_event(event)
+            # Every channel but ``main`` is a source's.
+            self.sources.handle(event)
         elif event.type == "notification" and isinstance(body, dict) and "id" in body:
             notification = Notification.from_json(body)
             new = notification.id not in self._delivered_set
@@ -713,7 +658,7 @@ class MisskeyListener:
         return {
             "last_notification_id": self._cursor,
             "initialized": self._initialized,
-            "sources": self._source_cursors,
+            "sources": self.sources.cursors,
         }
 
     def _save(self) -> None:
@@ -736,382 +681,36 @@ class MisskeyListener:
             "connected_since": self.connected_since,
             "reconnects": self.reconnects,
             "delivered": self.delivered,
-            "skipped_as_too_old": self.skipped_old,
+            "skipped_as_too_old": self.skipped_old + self.sources.skipped_old,
             "last_notification_id": self._cursor,
             "last_error": self.last_error,
-            "delivered_notes": self.delivered_notes,
-            "sources": {
-                subentry_id: {
-                    "kind": state.source.kind,
-                    "delivery": state.delivery,
-                    "joined": state.channel_id in self._stream.joined
-                    if state.channel_id is not None
-                    else self._home_channel in self._stream.joined
-                    if state.delivery == DELIVERY_HOME_TIMELINE
-                    else None,
-                    "gone": state.gone,
-                    "last_note_id": self._source_cursors.get(subentry_id),
-                }
-                for subentry_id, state in self._sources.items()
-            },
+            "delivered_notes": self.sources.delivered_notes,
+            "sources": self.sources.diagnostics(),
         }
 
-    # --- sources ------------------------------------------------------------------
+    # --- sources (for their entities; source_listener.py follows them) ---------
 
     @callback
     def async_add_source_listener(
         self, subentry_id: str, listener: Callable[[dict[str, Any]], None]
     ) -> CALLBACK_TYPE:
         """Call ``listener`` with the attributes of each note of a source; return the undo."""
-        listeners = self._source_listeners.setdefault(subentry_id, [])
-        listeners.append(listener)
-        return lambda: listeners.remove(listener)
+        return self.sources.async_add_source_listener(subentry_id, listener)
 
     @callback
     def async_add_sources_added_listener(
         self, listener: Callable[[list[Source]], None]
     ) -> CALLBACK_TYPE:
         """Call ``listener`` with the sources added while the account is loaded."""
-        self._sources_added_listeners.append(listener)
-        return lambda: self._sources_added_listeners.remove(listener)
+        return self.sources.async_add_sources_added_listener(listener)
 
     def source_gone(self, subentry_id: str) -> bool:
         """Return whether Misskey no longer has a source."""
-        state = self._sources.get(subentry_id)
-        return state is not None and state.gone
+        return self.sources.source_gone(subentry_id)
 
     def source_delivery(self, subentry_id: str) -> str | None:
         """Return how a source's notes arrive: streaming, home_timeline or polling."""
-        state = self._sources.get(subentry_id)
-        return state.delivery if state is not None else None
-
-    @callback
-    def _async_entry_changed(
-        self, change: ConfigEntryChange, entry: ConfigEntry
-    ) -> None:
-        if (
-            change is ConfigEntryChange.UPDATED
-            and entry.entry_id == self._entry.entry_id
-            and self._loaded
-            and set(entry_sources(entry)) != set(self._sources)
-        ):
-            self._entry.async_create_background_task(
-                self.hass,
-                self._async_sources_changed(),
-                f"{DOMAIN} sources {self._entry.entry_id}",
-            )
-
-    async def _async_sources_changed(self) -> None:
-        """Follow the subentries; what fails here is said, and the next connection redoes it."""
-        try:
-            await self._async_sync_sources(catch_up=True)
-        except MisskeyError as err:
-            _LOGGER.warning(
-                "Could not start the new sources of %s (%s); they start at the "
-                "next connection",
-                self._entry.title,
-                describe_error(err),
-            )
-        except Exception:
-            _LOGGER.exception(
-                "Unexpected error following the sources of %s", self._entry.title
-            )
-
-    async def _async_sync_sources(self, *, catch_up: bool) -> None:
-        """Join the channels of new sources and leave those of removed ones.
-
-        On the open connection: the other sources and ``main`` hear on. A new
-        source marks its place (its earlier notes never fire).
-        """
-        async with self._sources_lock:
-            wanted = entry_sources(self._entry)
-            for subentry_id in set(self._sources) - set(wanted):
-                state = self._sources.pop(subentry_id)
-                if state.channel_id is not None:
-                    await self._async_leave(state.channel_id)
-                self._source_cursors.pop(subentry_id, None)
-                self._source_listeners.pop(subentry_id, None)
-                async_clear_source_gone(self.hass, self._entry, subentry_id)
-            # Sources removed while the account was not loaded.
-            for subentry_id in set(self._source_cursors) - set(wanted):
-                del self._source_cursors[subentry_id]
-            added: list[_SourceState] = []
-            for subentry_id, source in wanted.items():
-                if subentry_id in self._sources:
-                    continue
-                state = _SourceState(source)
-                if (channel := source.channel) is not None:
-                    state.channel_id = await self._stream.join(*channel)
-                self._sources[subentry_id] = state
-                added.append(state)
-            self._save()
-            if added:
-                sources = [state.source for state in added]
-                for listener in list(self._sources_added_listeners):
-                    listener(sources)
-            if catch_up and added and self.connected:
-                if any(state.source.channel is None for state in added):
-                    await self._async_choose_account_delivery()
-                for state in added:
-                    await self._async_catch_up_source(state, None)
-
-    async def _async_leave(self, channel_id: str) -> None:
-        await self._stream.leave(channel_id)
-
-    async def _async_choose_account_delivery(self) -> None:
-        """Hear followed accounts on the home timeline, others by polling their notes."""
-        states = [
-            state
-            for state in self._sources.values()
-            if state.source.channel is None and not state.gone
-        ]
-        for state in states:
-            try:
-                user = await self._client.user_by_id(state.source.target)
-            except MisskeyApiError as err:
-                if err.code in GONE_CODES:
-                    self._source_gone(state)
-                continue
-            except MisskeyError:
-                continue
-            following = user.raw.get("isFollowing") is True
-            state.delivery = DELIVERY_HOME_TIMELINE if following else DELIVERY_POLLING
-        home = any(
-            state.delivery == DELIVERY_HOME_TIMELINE and not state.gone
-            for state in self._sources.values()
-        )
-        if home and self._home_channel is None:
-            self._home_channel = await self._stream.join(HOME_TIMELINE, {})
-        elif not home and self._home_channel is not None:
-            channel_id, self._home_channel = self._home_channel, None
-            await self._async_leave(channel_id)
-
-    async def _async_run_sources(self, live_since: datetime) -> None:
-        """Catch the sources up, then poll the accounts not followed, while connected.
-
-        It runs beside the connection, which it must not end: each source's
-        problems are its own (a refused credential shows on the connection
-        and the account's reading too).
-        """
-        try:
-            await self._async_choose_account_delivery()
-        except Exception:
-            _LOGGER.exception(
-                "Unexpected error choosing how accounts of %s are heard",
-                self._entry.title,
-            )
-        await self._async_catch_up_sources(live_since)
-        while True:
-            await asyncio.sleep(SOURCE_POLL_INTERVAL.total_seconds())
-            for state in list(self._sources.values()):
-                if state.delivery == DELIVERY_POLLING and not state.gone:
-                    # As good as live: nothing made since the last poll is old.
-                    await self._async_catch_up_source(state, None)
-
-    async def _async_catch_up_sources(self, live_since: datetime | None) -> None:
-        for state in list(self._sources.values()):
-            if not state.gone:
-                await self._async_catch_up_source(state, live_since)
-
-    async def _async_catch_up_source(
-        self, state: _SourceState, live_since: datetime | None
-    ) -> None:
-        """Deliver, oldest first, what a source had since its last note delivered.
-
-        A source never started only marks its place. A source that is gone on
-        Misskey raises its repair issue and is not asked again; other errors
-        leave its place where it was, for the next connection or poll.
-        """
-        subentry_id = state.source.subentry_id
-        endpoint, params = state.source.timeline
-        if state.pending is None:
-            state.pending = []
-        try:
-            if subentry_id not in self._source_cursors:
-                newest = await self._async_notes(endpoint, params, None, 1)
-                if subentry_id in self._sources:
-                    self._source_cursors[subentry_id] = (
-                        str(newest[-1]["id"]) if newest else None
-                    )
-                    self._save()
-            else:
-                await self._async_page_source(state, endpoint, params, live_since)
-        except MisskeyApiError as err:
-            if err.code in GONE_CODES:
-                self._source_gone(state)
-            else:
-                self._source_problem(state, err)
-            return
-        except MisskeyError as err:
-            self._source_problem(state, err)
-            return
-        except Exception:
-            _LOGGER.exception(
-                "Unexpected error catching up on %s of %s",
-                state.source.name,
-                self._entry.title,
-            )
-            return
-        finally:
-            # What came live meanwhile, after what was missed.
-            pending, state.pending = state.pending, None
-            if pending and subentry_id in self._sources:
-                self._deliver_notes(state, pending, missed_before=None)
-        if state.failing:
-            state.failing = False
-            _LOGGER.info(
-                "Caught up on %s of %s again", state.source.name, self._entry.title
-            )
-
-    async def _async_page_source(
-        self,
-        state: _SourceState,
-        endpoint: str,
-        params: dict[str, Any],
-        live_since: datetime | None,
-    ) -> None:
-        subentry_id = state.source.subentry_id
-        for _ in range(CATCH_UP_MAX_PAGES):
-            cursor = self._source_cursors.get(subentry_id)
-            page = await self._async_notes(endpoint, params, cursor, CATCH_UP_PAGE)
-            page = [n for n in page if cursor is None or str(n["id"]) > cursor]
-            if not page or subentry_id not in self._sources:
-                return
-            missed_before = (
-                None
-                if live_since is None
-                else min(live_since, dt_util.utcnow() - self._window)
-            )
-            self._deliver_notes(state, page, missed_before=missed_before)
-
-    def _source_problem(self, state: _SourceState, err: MisskeyError) -> None:
-        """Log a source's failing catch-up once, until it works again.
-
-        Apart from the connection's outages: the connection is fine.
-        """
-        if isinstance(err, MisskeyClientClosedError):
-            # The account is unloading: nothing went wrong.
-            return
-        log = _LOGGER.debug if state.failing else _LOGGER.warning
-        state.failing = True
-        log(
-            "Could not catch up on %s of %s (%s); its live notes still come, "
-            "the missed ones at the next try",
-            state.source.name,
-            self._entry.title,
-            describe_error(err),
-        )
-
-    async def _async_notes(
-        self,
-        endpoint: str,
-        params: dict[str, Any],
-        since_id: str | None,
-        limit: int,
-    ) -> list[Mapping[str, Any]]:
-        return await self._client.retry_rate_limited(
-            lambda: self._client.timeline(
-                endpoint, params, since_id=since_id, limit=limit
-            ),
-            RATE_LIMIT_MAX_WAIT,
-        )
-
-    def _source_gone(self, state: _SourceState) -> None:
-        """Stop asking for a source Misskey no longer has; ask the user to remove it."""
-        if state.gone:
-            return
-        state.gone = True
-        _LOGGER.warning(
-            "%s of %s no longer exists on %s",
-            state.source.name,
-            self._entry.title,
-            self._instance,
-        )
-        async_raise_source_gone(self.hass, self._entry, state.source)
-        # Its entity becomes unavailable.
-        self._call(self._connection_listeners)
-        if state.channel_id is not None:
-            channel_id, state.channel_id = state.channel_id, None
-            self._entry.async_create_background_task(
-                self.hass,
-                self._async_leave(channel_id),
-                f"{DOMAIN} leave {channel_id}",
-            )
-
-    def _handle_source_event(self, event: StreamEvent) -> None:
-        if event.type != "note" or not isinstance(event.body, Mapping):
-            return
-        note = event.body
-        if "id" not in note:
-            return
-        if event.channel == self._home_channel:
-            for state in list(self._sources.values()):
-                if state.delivery == DELIVERY_HOME_TIMELINE and state.source.matches(
-                    note
-                ):
-                    self._deliver_live(state, note)
-            return
-        for state in list(self._sources.values()):
-            if state.channel_id == event.channel:
-                self._deliver_live(state, note)
-                return
-
-    def _deliver_live(self, state: _SourceState, note: Mapping[str, Any]) -> None:
-        if state.pending is not None:
-            state.pending.append(note)
-        else:
-            self._deliver_notes(state, [note], missed_before=None)
-
-    def _deliver_notes(
-        self,
-        state: _SourceState,
-        notes: Iterable[Mapping[str, Any]],
-        *,
-        missed_before: datetime | None,
-    ) -> None:
-        """Fire a source's event for each new note; never for the account's own notes."""
-        subentry_id = state.source.subentry_id
-        started = subentry_id in self._source_cursors
-        cursor = self._source_cursors.get(subentry_id)
-        own_id = self._coordinator.data.id
-        for note in notes:
-            note_id = str(note["id"])
-            if note_id in state.delivered_set:
-                continue
-            if started and (cursor is None or note_id > cursor):
-                cursor = note_id
-            state.remember(note_id)
-            # No loops: an automation that posts must not hear itself.
-            if note.get("userId") == own_id:
-                continue
-            if (
-                missed_before is not None
-                and created_at(str(note.get("createdAt") or "")) < missed_before
-            ):
-                self.skipped_old += 1
-                continue
-            self._fire_source(state, note)
-        if started and cursor != self._source_cursors.get(subentry_id):
-            self._source_cursors[subentry_id] = cursor
-            self._save()
-
-    def _fire_source(self, state: _SourceState, note: Mapping[str, Any]) -> None:
-        try:
-            attributes = note_attributes(note, self._client.url, self._instance)
-            # How it came: with the event, so that the entity's state changes
-            # only when a note arrives.
-            attributes["delivery"] = state.delivery
-        except Exception:
-            _LOGGER.exception("Skipped note %s", note.get("id"))
-            return
-        self.delivered_notes += 1
-        for listener in list(self._source_listeners.get(state.source.subentry_id, [])):
-            try:
-                listener(attributes)
-            except Exception:
-                _LOGGER.exception(
-                    "Error handling %s note %s", DOMAIN, attributes.get("note_id")
-                )
+        return self.sources.source_delivery(subentry_id)
 
 
 def reconnect_delay(attempt: int) -> float:
