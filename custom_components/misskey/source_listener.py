@@ -1,18 +1,13 @@
-"""Follows the account's sources on its connection: their channels, catch-up and cursors.
+"""Follows the account's sources on its connection: channels, catch-up, cursors, events.
 
 The sources (antennas, lists, channels, hashtags, accounts: see sources.py)
-share the account's connection, which the listener (listener.py) owns and
-keeps alive. Here is what is theirs: each source's channel, joined on that
-connection and left as subentries come and go, without reconnecting;
-followed accounts heard on the home timeline, others polled; after every
-(re)connection, each source caught up from its timeline since the last note
-it delivered (its cursor, which the listener's Store keeps); a source
-Misskey no longer has, offered for removal; and each new note fired, once,
-to the source's event entity.
-
-The listener calls in at its moments: when the Store is read and written,
-after each (re)connection, with each event of a channel other than ``main``,
-and for diagnostics. A source's faults are its own: they never end the
+share the connection that the listener (listener.py) owns and keeps alive.
+What is theirs is here: each source's channel, joined and left as subentries
+come and go, without reconnecting; followed accounts heard on the home
+timeline, others polled; after every (re)connection, each source caught up
+since the last note it delivered (its cursor, kept in the listener's Store);
+a source Misskey no longer has, offered for removal; each new note fired once
+to its event entity. A source's faults are its own: they never end the
 connection, and each is logged once until its source works again.
 """
 
@@ -106,10 +101,14 @@ class _SourceState:
 class SourceFollower:
     """Hears the account's sources on the listener's connection and fires their notes.
 
-    What it needs of the listener is passed in, and nothing more: the stream
-    to join and leave channels on, whether it is connected now, the
-    account's ID (its own notes never fire), the catch-up window, a way to
-    write the Store, and a way to tell the entities that availability changed.
+    The listener calls it at its moments: ``load`` and ``cursors`` with its
+    Store; ``async_sync`` once loaded; ``hold_live_notes`` then ``async_run``
+    beside each connection (``async_catch_up`` while it polls instead);
+    ``handle`` with each event of a channel other than ``main``. What it
+    needs of the listener is passed in, and nothing more: a source added
+    while ``connected`` catches up at once, the account's own notes never
+    fire, ``save`` writes the Store, and ``availability_changed`` makes a
+    gone source's entity unavailable.
     """
 
     def __init__(
