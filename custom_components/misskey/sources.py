@@ -3,8 +3,8 @@
 A source is a subentry of the account. Here is what Misskey calls it: the
 streaming channel its notes arrive on, the timeline that pages what was
 missed, the errors that say it is gone, and what one of its notes becomes
-in Home Assistant. The listener joins the channels and catches up; the
-source's event entity fires.
+in Home Assistant. source_listener.py joins the channels on the account's
+connection and catches up; the source's event entity fires.
 """
 
 from __future__ import annotations
