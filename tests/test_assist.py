@@ -391,9 +391,10 @@ async def test_conversation_carries_over_a_reload(
     assert answer["text"] == "heard: is the garage door open?"
     assert echo.heard[0].language == hass.config.language
     assert echo.heard[0].conversation_id is None
-    assert hass_storage[f"{DOMAIN}.{entry.entry_id}.assist"]["data"]["answers"] == {
-        answer["id"]: "conv1"
-    }
+    # Written once the answer's ID is back, which may be after it shows on the server.
+    key = f"{DOMAIN}.{entry.entry_id}.assist"
+    await until(lambda: key in hass_storage)
+    await until(lambda: hass_storage[key]["data"]["answers"] == {answer["id"]: "conv1"})
 
     assert await hass.config_entries.async_reload(entry.entry_id)
     await hass.async_block_till_done()
@@ -432,8 +433,9 @@ async def test_conversation_expires_after_an_hour(
 
     await answers.wait(await direct(as_bob, misskey.user, "hi", replyId=first["id"]))
     assert echo.heard[1].conversation_id is None
-    # The expired conversation is gone from the Store; the new one is there.
-    assert list(hass_storage[key]["data"]["active"]) == ["conv2"]
+    # The expired conversation is gone from the Store; the new one is there
+    # (written once the answer's ID is back).
+    await until(lambda: list(hass_storage[key]["data"]["active"]) == ["conv2"])
 
 
 async def test_agent_error_and_time_out_answer(
