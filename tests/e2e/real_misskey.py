@@ -61,7 +61,9 @@ class AnsweringHomeAssistant(HomeAssistantProcess):
         """Write the harness's configuration, and the automation once known."""
         super().write_config()
         config = self.config_dir / "configuration.yaml"
-        config.write_text(config.read_text() + self.automation)
+        # The harness keeps the file across restarts: add the automation once.
+        if self.automation and self.automation not in config.read_text():
+            config.write_text(config.read_text() + self.automation)
 
 
 def say(*parts: object) -> None:
