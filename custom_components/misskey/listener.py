@@ -16,7 +16,6 @@ the same Store, under ``sources``.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 import logging
@@ -59,7 +58,6 @@ from .const import (
     RECONNECT_MAX_RETRY_AFTER,
     RECONNECT_MIN_DELAY,
     RECONNECT_RESET_AFTER,
-    REMEMBERED_IDS,
     SOURCE_POLL_INTERVAL,
     STREAM_CONNECT_TIMEOUT,
     STREAM_HEARTBEAT,
@@ -69,6 +67,7 @@ from .coordinator import MisskeyDataUpdateCoordinator, unread_notifications
 from .errors import describe_error
 from .notification import (
     MisskeyEvent,
+    RecentIds,
     created_at,
     event_from_chat_message,
     event_from_notification,
@@ -153,8 +152,7 @@ class MisskeyListener:
         self._initialized = False
         # Whether the cursor was read from the Store (only then is it saved).
         self._loaded = False
-        self._delivered: deque[str] = deque(maxlen=REMEMBERED_IDS)
-        self._delivered_set: set[str] = set()
+        self._delivered = RecentIds()
         self._can_catch_up = has_permission(entry, PERMISSION_READ_NOTIFICATIONS)
         self.mode = MODE_CONNECTING
         self.refused_status: int | None = None
@@ -553,7 +551,7 @@ class MisskeyListener:
         """Fire the events of new notifications; skip those made before ``missed_before``."""
         cursor = self._cursor
         for notification in notifications:
-            if notification.id in self._delivered_set:
+            if notification.id in self._delivered:
                 continue
             if self._cursor is None or notification.id > self._cursor:
                 self._cursor = notification.id
@@ -565,7 +563,7 @@ class MisskeyListener:
                 # live too (made as the connection was made), and then fires.
                 self.skipped_old += 1
                 continue
-            self._remember(notification.id)
+            self._delivered.add(notification.id)
             try:
                 event = event_from_notification(
                     notification, self._client.url, self._instance
@@ -589,7 +587,7 @@ class MisskeyListener:
             self.sources.handle(event)
         elif event.type == "notification" and isinstance(body, dict) and "id" in body:
             notification = Notification.from_json(body)
-            new = notification.id not in self._delivered_set
+            new = notification.id not in self._delivered
             # The event first: it is what automations wait for.
             self._deliver_notifications([notification], missed_before=None)
             if new:
@@ -601,8 +599,8 @@ class MisskeyListener:
                 chat := event_from_chat_message(
                     body, self._coordinator.data.id, self._instance
                 )
-            ) and chat.id not in self._delivered_set:
-                self._remember(chat.id)
+            ) and chat.id not in self._delivered:
+                self._delivered.add(chat.id)
                 self._fire(chat)
         elif event.type == "readAllNotifications":
             self._unread_base = 0
@@ -618,12 +616,6 @@ class MisskeyListener:
                 # One consumer's bug must not keep the event from the others,
                 # nor cut the connection.
                 _LOGGER.exception("Error handling %s event %s", DOMAIN, event.id)
-
-    def _remember(self, event_id: str) -> None:
-        if len(self._delivered) == self._delivered.maxlen:
-            self._delivered_set.discard(self._delivered[0])
-        self._delivered.append(event_id)
-        self._delivered_set.add(event_id)
 
     # --- unread notifications ------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
@@ -19,6 +20,7 @@ from .const import (
     EVENT_REACTION,
     EVENT_RENOTE,
     EVENT_REPLY,
+    REMEMBERED_IDS,
 )
 
 # Misskey's notification types this integration turns into events; the others
@@ -134,3 +136,29 @@ def event_from_chat_message(
 def created_at(created: str) -> datetime:
     """Return when a notification or note was made; now if the server did not say."""
     return dt_util.parse_datetime(created) or dt_util.utcnow()
+
+
+class RecentIds:
+    """The IDs of the last items delivered, to recognise one that comes twice.
+
+    By the stream and by the catch-up that follows a reconnection, say: the
+    oldest are forgotten past ``REMEMBERED_IDS``.
+    """
+
+    __slots__ = ("_ids", "_order")
+
+    def __init__(self) -> None:
+        """Remember nothing yet."""
+        self._order: deque[str] = deque(maxlen=REMEMBERED_IDS)
+        self._ids: set[str] = set()
+
+    def __contains__(self, item_id: object) -> bool:
+        """Return whether ``item_id`` was delivered lately."""
+        return item_id in self._ids
+
+    def add(self, item_id: str) -> None:
+        """Remember ``item_id`` (not remembered yet), forgetting the oldest if full."""
+        if len(self._order) == self._order.maxlen:
+            self._ids.discard(self._order[0])
+        self._order.append(item_id)
+        self._ids.add(item_id)

@@ -14,7 +14,6 @@ connection, and each is logged once until its source works again.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
 import logging
@@ -42,11 +41,10 @@ from .const import (
     CATCH_UP_PAGE,
     DOMAIN,
     RATE_LIMIT_MAX_WAIT,
-    REMEMBERED_IDS,
     SOURCE_POLL_INTERVAL,
 )
 from .errors import describe_error
-from .notification import created_at
+from .notification import RecentIds, created_at
 from .sources import (
     DELIVERY_HOME_TIMELINE,
     DELIVERY_POLLING,
@@ -69,7 +67,6 @@ class _SourceState:
     __slots__ = (
         "channel_id",
         "delivered",
-        "delivered_set",
         "delivery",
         "failing",
         "gone",
@@ -88,14 +85,7 @@ class _SourceState:
         self.failing = False
         # While it catches up: its live notes, delivered after.
         self.pending: list[Mapping[str, Any]] | None = None
-        self.delivered: deque[str] = deque(maxlen=REMEMBERED_IDS)
-        self.delivered_set: set[str] = set()
-
-    def remember(self, note_id: str) -> None:
-        if len(self.delivered) == self.delivered.maxlen:
-            self.delivered_set.discard(self.delivered[0])
-        self.delivered.append(note_id)
-        self.delivered_set.add(note_id)
+        self.delivered = RecentIds()
 
 
 class SourceFollower:
@@ -519,11 +509,11 @@ class SourceFollower:
         own_id = self._account_id()
         for note in notes:
             note_id = str(note["id"])
-            if note_id in state.delivered_set:
+            if note_id in state.delivered:
                 continue
             if started and (cursor is None or note_id > cursor):
                 cursor = note_id
-            state.remember(note_id)
+            state.delivered.add(note_id)
             # No loops: an automation that posts must not hear itself.
             if note.get("userId") == own_id:
                 continue
