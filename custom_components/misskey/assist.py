@@ -50,6 +50,7 @@ from .const import (
     RATE_LIMIT_MAX_WAIT,
 )
 from .data import MisskeyConfigEntry
+from .errors import OutageLog
 from .listener import MisskeyListener
 from .notification import MisskeyEvent
 
@@ -132,7 +133,9 @@ class MisskeyAssist:
         self._recent: dict[str, deque[float]] = {}
         self._warned: set[str] = set()
         # An outage of the agent, or of posting, is logged once, until a success.
-        self._failing: set[str] = set()
+        self._outages = {
+            kind: OutageLog(_LOGGER) for kind in (_AGENT, _POSTING, _STORAGE)
+        }
         self.commands = 0
         self.too_late = 0
         self.over_rate = 0
@@ -314,20 +317,16 @@ class MisskeyAssist:
         *args: object,
         exc_info: BaseException | None = None,
     ) -> None:
-        """Log the first problem of an outage of ``kind`` as a warning, later ones at debug."""
+        """Record the problem; log the first of an outage of ``kind`` as a warning."""
         self.last_error = message % args
-        if kind in self._failing:
-            _LOGGER.debug("Assist of %s: %s", self._entry.title, self.last_error)
-            return
-        self._failing.add(kind)
-        _LOGGER.warning(
+        self._outages[kind].problem(
             "Assist of %s: %s", self._entry.title, self.last_error, exc_info=exc_info
         )
 
     def _recovered(self, kind: str) -> None:
-        if kind in self._failing:
-            self._failing.discard(kind)
-            _LOGGER.info("Assist of %s: the %s works again", self._entry.title, kind)
+        self._outages[kind].recovered(
+            "Assist of %s: the %s works again", self._entry.title, kind
+        )
 
     async def _async_text(self, key: str, language: str) -> str:
         """Return one of the answers, in the sender's language (English if not translated)."""

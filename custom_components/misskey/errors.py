@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+import logging
 from typing import Any
 
 from homeassistant.config_entries import ConfigEntry
@@ -21,6 +22,37 @@ from .api import (
 )
 from .const import DOMAIN, RATE_LIMIT_MAX_WAIT
 from .limits import AccountLimits
+
+
+class OutageLog:
+    """Logs a problem once per outage: a warning, then debug, and a line when it ends.
+
+    Whatever keeps failing while it retries (the connection, a source's
+    catch-up, Assist's answers) says so once, not at every try.
+    """
+
+    __slots__ = ("_logger", "failing")
+
+    def __init__(self, logger: logging.Logger) -> None:
+        """Log to ``logger``; nothing is failing yet."""
+        self._logger = logger
+        self.failing = False
+
+    def problem(
+        self, message: str, *args: object, exc_info: BaseException | None = None
+    ) -> None:
+        """Log the first problem of an outage as a warning, later ones at debug."""
+        if self.failing:
+            self._logger.debug(message, *args)
+            return
+        self.failing = True
+        self._logger.warning(message, *args, exc_info=exc_info)
+
+    def recovered(self, message: str, *args: object) -> None:
+        """End the outage, if there was one, with ``message`` at info."""
+        if self.failing:
+            self.failing = False
+            self._logger.info(message, *args)
 
 
 def describe_error(err: BaseException) -> str:

@@ -64,7 +64,7 @@ from .const import (
     STREAM_RETRY_INTERVAL,
 )
 from .coordinator import MisskeyDataUpdateCoordinator, unread_notifications
-from .errors import describe_error
+from .errors import OutageLog, describe_error
 from .notification import (
     MisskeyEvent,
     RecentIds,
@@ -163,9 +163,8 @@ class MisskeyListener:
         self.skipped_old = 0
         # The upgrade was refused: poll until it is time to try again.
         self._refused: MisskeyStreamRefusedError | None = None
-        # A problem was logged and nothing was heard live since: the next
-        # problem is part of the same outage.
-        self._outage = False
+        # Until heard live again, the next problem is part of the same outage.
+        self._outage = OutageLog(_LOGGER)
         self._bug_logged = False
         # Set by each successful read of the account (after it was refused).
         self._account_readable = asyncio.Event()
@@ -328,7 +327,7 @@ class MisskeyListener:
         self.last_error = describe_error(err)
         self.connected_since = None
         if isinstance(err, MisskeyError):
-            self._log_problem(
+            self._outage.problem(
                 "Lost the connection to %s for %s (%s); reconnecting",
                 self._instance,
                 self._entry.title,
@@ -337,21 +336,13 @@ class MisskeyListener:
         elif not self._bug_logged:
             # A bug of ours: its traceback is what a report needs, once (and
             # never with a message that holds the credential).
-            self._bug_logged = self._outage = True
+            self._bug_logged = self._outage.failing = True
             _LOGGER.error(
                 "Unexpected error while listening to %s; trying again",
                 self._entry.title,
                 exc_info=err if self._credential not in str(err) else None,
             )
         self._set_mode(MODE_DISCONNECTED)
-
-    def _log_problem(self, message: str, *args: object) -> None:
-        """Log the first problem of an outage as a warning, later ones at debug."""
-        if self._outage:
-            _LOGGER.debug(message, *args)
-        else:
-            _LOGGER.warning(message, *args)
-            self._outage = True
 
     def _set_mode(self, mode: str) -> None:
         if mode != self.mode:
@@ -371,14 +362,14 @@ class MisskeyListener:
         self.connected_since = None
         if isinstance(err, MisskeyAccountSuspendedError):
             self._set_mode(MODE_SUSPENDED)
-            self._log_problem(
+            self._outage.problem(
                 "%s is suspended on %s: no events until its moderators lift it",
                 self._entry.title,
                 self._instance,
             )
         else:
             self._set_mode(MODE_AUTH_FAILED)
-            self._log_problem(
+            self._outage.problem(
                 "Misskey no longer accepts the credential of %s; "
                 "re-authenticate the account",
                 self._entry.title,
@@ -425,9 +416,8 @@ class MisskeyListener:
             await self._stream.close()
 
     def _connected(self) -> None:
-        if self._outage:
-            _LOGGER.info("Listening to %s again", self._entry.title)
-            self._outage = self._bug_logged = False
+        self._outage.recovered("Listening to %s again", self._entry.title)
+        self._bug_logged = False
         self.refused_status = None
         self.connected_since = dt_util.utcnow()
         self._set_mode(MODE_STREAMING)
@@ -448,7 +438,7 @@ class MisskeyListener:
         loop = asyncio.get_running_loop()
         until = loop.time() + STREAM_RETRY_INTERVAL.total_seconds()
         if self._can_catch_up:
-            self._log_problem(
+            self._outage.problem(
                 "%s does not accept WebSocket connections (%s); asking for "
                 "notifications every %s s instead",
                 self._instance,
@@ -481,7 +471,7 @@ class MisskeyListener:
                 sources_due = loop.time() + SOURCE_POLL_INTERVAL.total_seconds()
             await asyncio.sleep(POLL_INTERVAL.total_seconds())
         if not self._can_catch_up:
-            self._log_problem(
+            self._outage.problem(
                 "%s does not accept WebSocket connections (%s), and %s has not "
                 "allowed reading notifications: no events until it is re-authorized",
                 self._instance,
@@ -532,7 +522,7 @@ class MisskeyListener:
             async_record_refused_permission(
                 self.hass, self._entry, PERMISSION_READ_NOTIFICATIONS
             )
-            self._log_problem(
+            self._outage.problem(
                 "%s has not allowed Home Assistant to read notifications: "
                 "events missed while away are not caught up until it is re-authorized",
                 self._entry.title,

@@ -43,7 +43,7 @@ from .const import (
     RATE_LIMIT_MAX_WAIT,
     SOURCE_POLL_INTERVAL,
 )
-from .errors import describe_error
+from .errors import OutageLog, describe_error
 from .notification import RecentIds, created_at
 from .sources import (
     DELIVERY_HOME_TIMELINE,
@@ -68,8 +68,8 @@ class _SourceState:
         "channel_id",
         "delivered",
         "delivery",
-        "failing",
         "gone",
+        "outage",
         "pending",
         "source",
     )
@@ -80,9 +80,8 @@ class _SourceState:
         self.channel_id: str | None = None
         self.delivery = DELIVERY_STREAM if source.channel else DELIVERY_POLLING
         self.gone = False
-        # Its catch-up failed and the warning was logged: the next failures
-        # are part of the same problem.
-        self.failing = False
+        # Its catch-up failing: logged once, until it works again.
+        self.outage = OutageLog(_LOGGER)
         # While it catches up: its live notes, delivered after.
         self.pending: list[Mapping[str, Any]] | None = None
         self.delivered = RecentIds()
@@ -385,11 +384,9 @@ class SourceFollower:
             pending, state.pending = state.pending, None
             if pending and subentry_id in self._sources:
                 self._deliver_notes(state, pending, missed_before=None)
-        if state.failing:
-            state.failing = False
-            _LOGGER.info(
-                "Caught up on %s of %s again", state.source.name, self._entry.title
-            )
+        state.outage.recovered(
+            "Caught up on %s of %s again", state.source.name, self._entry.title
+        )
 
     async def _async_page_source(
         self,
@@ -436,9 +433,7 @@ class SourceFollower:
         if isinstance(err, MisskeyClientClosedError):
             # The account is unloading: nothing went wrong.
             return
-        log = _LOGGER.debug if state.failing else _LOGGER.warning
-        state.failing = True
-        log(
+        state.outage.problem(
             "Could not catch up on %s of %s (%s); its live notes still come, "
             "the missed ones at the next try",
             state.source.name,
