@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date, timedelta
-import re
 from typing import Any
 
 from homeassistant.core import HomeAssistant
@@ -48,7 +47,7 @@ from .const import (
 )
 from .errors import async_call, require_permission, validation_error
 from .limits import AccountLimits
-from .post import ACCT, async_import_media
+from .post import async_import_media, parse_acct
 
 # Misskey's avatars and banners must be images (AVATAR_NOT_AN_IMAGE).
 IMAGE_TYPES = ["image/*"]
@@ -133,15 +132,12 @@ async def async_get_account(
             "account_lookup_failed",
             account=limits.title,
         )
-    if not (match := re.fullmatch(ACCT, account.strip())):
+    if (parsed := parse_acct(account, limits.host)) is None:
         raise validation_error("invalid_account", account=account)
-    host: str | None = match["host"]
-    if host is not None and host.lower() == limits.host:
-        host = None
     return await async_call(
         client,
         limits,
-        lambda: client.user(match["username"], host),
+        lambda: client.user(*parsed),
         "account_lookup_failed",
         account=account,
         known={"NO_SUCH_USER": "account_not_found"},

@@ -247,6 +247,20 @@ def note_params(
     return params
 
 
+def parse_acct(account: str, instance: str) -> tuple[str, str | None] | None:
+    """Return the user name and host of ``@user`` or ``@user@host``, or None if it is not one.
+
+    The host is None for a user of ``instance`` (this account's server), as
+    Misskey's users/show takes a local user.
+    """
+    if not (match := re.fullmatch(ACCT, account.strip())):
+        return None
+    host: str | None = match["host"]
+    if host is not None and host.lower() == instance.lower():
+        host = None
+    return match["username"], host
+
+
 def note_id_from_reference(instance_url: str, field: str, value: str) -> str:
     """Return the note ID of an ID or of a note URL of the instance."""
     if "://" in value:
@@ -347,13 +361,10 @@ async def _async_resolve_recipients(
     """Return the user IDs of ``@user`` and ``@user@host`` recipients."""
     user_ids: list[str] = []
     for recipient in recipients:
-        if not (match := re.fullmatch(ACCT, recipient.strip())):
+        if (parsed := parse_acct(recipient, limits.host)) is None:
             raise validation_error("invalid_recipient", recipient=recipient)
-        host = match["host"]
-        if host is not None and host.lower() == limits.host:
-            host = None
         try:
-            user = await client.user(match["username"], host)
+            user = await client.user(*parsed)
         except MisskeyApiError as err:
             if err.code == "NO_SUCH_USER":
                 raise validation_error(

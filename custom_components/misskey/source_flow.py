@@ -48,7 +48,8 @@ from .const import (
     SUBENTRY_SOURCE,
 )
 from .permissions import has_permission
-from .sources import normalize_hashtag, parse_account, source_unique_id
+from .post import parse_acct
+from .sources import normalize_hashtag, source_unique_id
 
 # How long the form waits out a rate limit before saying the server is busy.
 FORM_RATE_LIMIT_WAIT: Final = 10.0
@@ -235,7 +236,7 @@ class SourceSubentryFlow(ConfigSubentryFlow):
         entry = self._get_entry()
         client = entry.runtime_data.client
         if user_input is not None:
-            parsed = parse_account(user_input[KIND_ACCOUNT], instance_host(client.url))
+            parsed = parse_acct(user_input[KIND_ACCOUNT], instance_host(client.url))
             if parsed is None:
                 errors[KIND_ACCOUNT] = "invalid_account"
             else:

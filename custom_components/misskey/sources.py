@@ -125,15 +125,6 @@ def normalize_hashtag(text: str) -> str | None:
     return tag
 
 
-def parse_account(text: str, instance: str) -> tuple[str, str | None] | None:
-    """Return (username, host) of ``@user@host``; host None for this instance's users."""
-    parts = text.strip().removeprefix("@").split("@")
-    if len(parts) > 2 or not parts[0] or any(ch.isspace() for ch in text.strip()):
-        return None
-    host = parts[1].lower() if len(parts) == 2 and parts[1] else None
-    return parts[0], None if host == instance.lower() else host
-
-
 def note_attributes(
     note: Mapping[str, Any], instance_url: str, instance: str
 ) -> dict[str, Any]:
