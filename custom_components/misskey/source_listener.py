@@ -30,6 +30,7 @@ import homeassistant.util.dt as dt_util
 
 from .api import (
     MisskeyApiError,
+    MisskeyAuthenticationError,
     MisskeyClient,
     MisskeyClientClosedError,
     MisskeyError,
@@ -440,6 +441,10 @@ class SourceFollower:
             self._entry.title,
             describe_error(err),
         )
+        if isinstance(err, MisskeyAuthenticationError):
+            # The credential is refused here too, whatever the connection
+            # says yet: ask for a new one (one flow, however many sources).
+            self._entry.async_start_reauth(self.hass)
 
     def _source_gone(self, state: _SourceState) -> None:
         """Stop asking for a source Misskey no longer has; ask the user to remove it."""
