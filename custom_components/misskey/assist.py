@@ -29,7 +29,7 @@ from homeassistant.helpers.translation import async_get_translations
 from homeassistant.setup import async_setup_component
 import homeassistant.util.dt as dt_util
 
-from .api import MisskeyError, instance_host
+from .api import MisskeyAuthenticationError, MisskeyError, instance_host
 from .const import (
     ASSIST_AGENT_TIMEOUT,
     ASSIST_CONVERSATION_TTL,
@@ -306,6 +306,9 @@ class MisskeyAssist:
             )
         except MisskeyError as err:
             self._problem(_POSTING, "could not answer note %s: %s", note["id"], err)
+            if isinstance(err, MisskeyAuthenticationError):
+                # As for any post: the user is asked to re-authenticate.
+                self._entry.async_start_reauth(self.hass)
             return None
         self._recovered(_POSTING)
         return answer.id
