@@ -26,7 +26,9 @@ from homeassistant.helpers.selector import (
 )
 
 from .api import (
+    MisskeyAccountSuspendedError,
     MisskeyApiError,
+    MisskeyAuthenticationError,
     MisskeyConnectionError,
     MisskeyError,
     MisskeyRateLimitError,
@@ -97,6 +99,8 @@ class SourceSubentryFlow(ConfigSubentryFlow):
         if self._choices is None:
             try:
                 self._choices = await self._async_read_choices()
+            except MisskeyAuthenticationError:
+                return self._async_abort_refused()
             except MisskeyError:
                 return self.async_abort(reason="cannot_connect")
         if user_input is not None:
@@ -124,6 +128,11 @@ class SourceSubentryFlow(ConfigSubentryFlow):
             ),
         )
 
+    def _async_abort_refused(self) -> SubentryFlowResult:
+        """Misskey refused the credential: say so, and ask for a new one."""
+        self._get_entry().async_start_reauth(self.hass)
+        return self.async_abort(reason="authentication_failed")
+
     async def _async_read_choices(self) -> dict[str, list[tuple[str, str]] | None]:
         """Read the account's antennas, lists and channels; None for a kind the server lacks."""
         entry = self._get_entry()
@@ -150,9 +159,19 @@ class SourceSubentryFlow(ConfigSubentryFlow):
                     MisskeyConnectionError,
                     MisskeyServerError,
                     MisskeyRateLimitError,
+                    MisskeyAuthenticationError,
+                    MisskeyAccountSuspendedError,
                 ):
                     raise
-                except MisskeyResponseError, MisskeyApiError:
+                except MisskeyResponseError as err:
+                    if err.status is None or err.status < 400:
+                        # An answer, but not a list (a proxy's page): the
+                        # server is not answering as Misskey now.
+                        raise
+                    # No such endpoint: not offered.
+                    lacking = True
+                    break
+                except MisskeyApiError:
                     # No such endpoint (or not allowed): not offered.
                     lacking = True
                     break
@@ -243,6 +262,8 @@ class SourceSubentryFlow(ConfigSubentryFlow):
                 username, host = parsed
                 try:
                     user = await client.user(username, host)
+                except MisskeyAuthenticationError:
+                    return self._async_abort_refused()
                 except MisskeyApiError as err:
                     if isinstance(
                         err, (MisskeyServerError, MisskeyRateLimitError)

@@ -42,7 +42,16 @@ class MisskeyTimeoutError(MisskeyConnectionError):
 
 
 class MisskeyResponseError(MisskeyError):
-    """The server answered with something that is not Misskey's API."""
+    """The server answered with something that is not Misskey's API.
+
+    ``status``: the HTTP status, when the answer was not what a call answers
+    (a 404 without Misskey's error is a route the server does not have).
+    """
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        """Keep the message, and the status if the answer had one."""
+        super().__init__(message)
+        self.status = status
 
 
 class MisskeyApiError(MisskeyError):
@@ -180,7 +189,7 @@ def decode_answer(
     if 200 <= status < 300:
         if data is None:
             raise MisskeyResponseError(
-                f"{endpoint}: the answer is not JSON (HTTP {status})"
+                f"{endpoint}: the answer is not JSON (HTTP {status})", status
             )
         return data
     error = _error_object(data)
@@ -196,7 +205,9 @@ def decode_answer(
             )
         if status >= 500:
             raise MisskeyServerError(status, None, f"HTTP {status}")
-        raise MisskeyResponseError(f"{endpoint}: HTTP {status} without a Misskey error")
+        raise MisskeyResponseError(
+            f"{endpoint}: HTTP {status} without a Misskey error", status
+        )
     code = error.get("code")
     code = str(code) if code is not None else None
     info = error.get("info")
