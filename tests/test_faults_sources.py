@@ -1,0 +1,370 @@
+"""Sources and Assist: every fault of their calls ends in recovery, re-authentication or a clear message.
+
+The tables: each fault as the test server plays it, against the calls the
+sources and Assist make on their own, and what the user then sees:
+
+- a source's catch-up after a reconnect (``antennas/notes``,
+  ``notes/search-by-tag``): the note made while the socket was down fires
+  once, at the latest after the next reconnect; a refused credential starts
+  re-authentication;
+- polling an account nobody follows (``users/notes``): the next poll
+  delivers the note, once;
+- Assist's answer (``notes/create``): posted once (a 429 is waited out), or
+  logged once and shown in its diagnostics, the ``misskey_assist`` event
+  firing all the same; a refused credential starts re-authentication;
+- the source form's lists (``antennas/list``, ``users/lists/list``,
+  ``channels/followed``, ``users/show``): a translated abort or form error.
+
+Whatever the outcome, the log holds at most one warning for the outage, no
+traceback, and never the credential.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator, Generator
+from dataclasses import dataclass, field
+from datetime import timedelta
+import logging
+from typing import Any
+from unittest.mock import patch
+
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+
+import custom_components.misskey  # noqa: F401
+from custom_components.misskey.api import MisskeyClient
+from custom_components.misskey.const import CONF_ASSIST_AGENT
+from homeassistant.components import conversation
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResultType
+from homeassistant.helpers.aiohttp_client import async_get_clientsession
+from homeassistant.setup import async_setup_component
+
+from .conftest import HANG_TIMEOUT
+from .listening import post_as, set_up, until
+from .misskey_server import MisskeyServer, User
+from .test_assist import Answers, EchoAgent, assist_entry, direct, host
+from .test_faults import (
+    AUTHENTICATION_FAILED,
+    PERMISSION_DENIED,
+    api_error,
+    reauth_flows,
+)
+from .test_sources import follow_source, start_flow, subentry_title
+
+pytestmark = pytest.mark.usefixtures("fast_listener", "fast_requests")
+
+RATE_LIMITED = api_error("RATE_LIMIT_EXCEEDED", "Rate limit exceeded.")
+
+
+@pytest.fixture
+def fast_requests() -> Generator[None]:
+    """Give up on an unanswered request after HANG_TIMEOUT; try a bare 429 again in 0.2 s."""
+    with (
+        patch("custom_components.misskey.api.transport.DEFAULT_TIMEOUT", HANG_TIMEOUT),
+        patch("custom_components.misskey.api.gate.PROBE_AFTER", (0.2, 0.4, 1)),
+    ):
+        yield
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A fault as the server plays it: ``fail_next``'s kind and arguments."""
+
+    name: str
+    kind: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def arm(self, misskey: MisskeyServer, endpoint: str) -> None:
+        """Answer the next call to ``endpoint`` with this fault."""
+        misskey.fail_next(endpoint, self.kind, **self.kwargs)
+
+
+# fmt: off
+F401 = Fault("401", "json", {"status": 401, "body": AUTHENTICATION_FAILED})
+F403 = Fault("403 permission denied", "json", {"status": 403, "body": PERMISSION_DENIED})
+F429 = Fault("429 with Retry-After", "rate_limit", {"retry_after": 0.3})
+F429_BARE = Fault("429 without Retry-After", "json", {"status": 429, "body": RATE_LIMITED})
+F5XX = Fault("5xx", "server_error")
+RESET = Fault("connection reset", "drop")
+STALL = Fault("stall", "hang", {"delay": 30})
+HTML = Fault("malformed (HTML with 200)", "html", {"status": 200})
+NOT_A_LIST = Fault("malformed (JSON not a list)", "json", {"status": 200, "body": {"x": 1}})
+# fmt: on
+
+
+def check_log(caplog: pytest.LogCaptureFixture, entry: MockConfigEntry) -> None:
+    """At most one warning for the fault, no traceback, never the credential."""
+    ours = [r for r in caplog.records if r.name.startswith("custom_components")]
+    warnings = [r.getMessage() for r in ours if r.levelno >= logging.WARNING]
+    # The sockets the tests cut are the listener's outages, not the fault's.
+    assert len([w for w in warnings if not w.startswith("Lost the connection")]) <= 1, (
+        warnings
+    )
+    assert not any(r.exc_info for r in ours)
+    assert entry.data["i"] not in caplog.text
+
+
+def warned(caplog: pytest.LogCaptureFixture) -> bool:
+    """Return whether the integration logged a warning."""
+    return any(
+        r.levelno >= logging.WARNING
+        and r.name.startswith("custom_components")
+        and not r.getMessage().startswith("Lost the connection")
+        for r in caplog.records
+    )
+
+
+# --- 1. a source's catch-up after a reconnect ---------------------------------------
+
+CATCH_UP = [
+    pytest.param(endpoint, fault, outcome, id=f"{kind} catch-up: {fault.name}")
+    for kind, endpoint in (("antenna", "antennas/notes"), ("hashtag", "notes/search-by-tag"))
+    for fault, outcome in (
+        (F401, "reauth"),
+        (F403, "recovers"),
+        (F429, "recovers"),
+        (F429_BARE, "recovers"),
+        (F5XX, "recovers"),
+        (RESET, "recovers"),
+        (STALL, "recovers"),
+        (HTML, "recovers"),
+        (NOT_A_LIST, "recovers"),
+    )
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("endpoint", "fault", "outcome"), CATCH_UP)
+async def test_catch_up_fault(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    as_bob: MisskeyClient,
+    caplog: pytest.LogCaptureFixture,
+    endpoint: str,
+    fault: Fault,
+    outcome: str,
+) -> None:
+    """The note made while dropped fires once, at the latest after the next reconnect."""
+    antenna = misskey.sources.add_antenna(misskey.user, "Quakes", keywords=[["quake"]])
+    await set_up(hass, misskey, mock_config_entry)
+    if endpoint == "antennas/notes":
+        events = await follow_source(
+            hass, mock_config_entry, "antenna", antenna.id, "Quakes"
+        )
+    else:
+        events = await follow_source(
+            hass, mock_config_entry, "hashtag", "quake", "#quake"
+        )
+    listener = mock_config_entry.runtime_data.listener
+    caplog.clear()
+
+    fault.arm(misskey, endpoint)
+    misskey.streams.hold()
+    misskey.streams.drop()
+    await until(lambda: not listener.connected)
+    missed = await post_as(as_bob, text="quake #quake missed")
+    misskey.streams.release()
+    await until(lambda: listener.connected and not misskey.faults[endpoint])
+    if outcome == "reauth":
+        await until(lambda: reauth_flows(hass))
+    # The catch-up has ended: delivered, or said why not.
+    await until(lambda: events.fired or warned(caplog), timeout=HANG_TIMEOUT * 5)
+
+    # At the latest, the next connection catches up.
+    misskey.streams.drop()
+    await until(lambda: not listener.connected)
+    await until(lambda: listener.connected)
+    await events.wait(1)
+    live = await post_as(as_bob, text="quake #quake live")
+    await events.wait(2)
+    assert events.note_ids() == [missed["id"], live["id"]]
+    assert bool(reauth_flows(hass)) is (outcome == "reauth")
+    check_log(caplog, mock_config_entry)
+
+
+# --- 2. polling an account nobody follows -----------------------------------------------
+
+POLLING = [F5XX, RESET, STALL, HTML, NOT_A_LIST]
+
+
+@pytest.mark.parametrize(
+    "fault", POLLING, ids=[f"account poll: {f.name}" for f in POLLING]
+)
+async def test_poll_fault(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    carol: User,
+    as_carol: MisskeyClient,
+    caplog: pytest.LogCaptureFixture,
+    fault: Fault,
+) -> None:
+    """A poll that fails is said once; the next one delivers the note, once."""
+    await set_up(hass, misskey, mock_config_entry)
+    listener = mock_config_entry.runtime_data.listener
+    with patch(
+        "custom_components.misskey.source_listener.SOURCE_POLL_INTERVAL",
+        timedelta(seconds=0.05),
+    ):
+        # The running poll loop sleeps the interval it read: start it anew.
+        misskey.streams.drop()
+        await misskey.streams.wait_joined(misskey.user)
+        await until(lambda: listener.connected)
+        events = await follow_source(
+            hass, mock_config_entry, "account", "@carol", subentry_title(misskey)
+        )
+        caplog.clear()
+        fault.arm(misskey, "users/notes")
+        note = await post_as(as_carol, text="one")
+        await events.wait(1)
+        polls = len(misskey.calls("users/notes"))
+        await until(lambda: len(misskey.calls("users/notes")) > polls + 3)
+    assert events.note_ids() == [note["id"]]
+    assert not misskey.faults["users/notes"]
+    assert not reauth_flows(hass)
+    check_log(caplog, mock_config_entry)
+
+
+@pytest.fixture
+def carol(misskey: MisskeyServer) -> User:
+    """Return a user nobody follows."""
+    return misskey.add_user("carol", name="Carol")
+
+
+@pytest.fixture
+async def as_carol(
+    hass: HomeAssistant, misskey: MisskeyServer, carol: User
+) -> MisskeyClient:
+    """Return a client signed in as carol."""
+    return MisskeyClient(async_get_clientsession(hass), misskey.url, carol.native_token)
+
+
+# --- 3. Assist's answer -------------------------------------------------------------------
+
+# Outcome: "posted" (once), "logged" (never posted), "reauth" (logged, and re-authentication).
+ASSIST = [
+    (F401, "reauth"),
+    (F403, "logged"),
+    (F429, "posted"),
+    (F5XX, "logged"),
+    (RESET, "logged"),
+    (STALL, "logged"),
+    (HTML, "logged"),
+]
+
+
+@pytest.mark.parametrize(
+    ("fault", "outcome"), ASSIST, ids=[f"assist answer: {f.name}" for f, _ in ASSIST]
+)
+async def test_assist_answer_fault(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    as_bob: MisskeyClient,
+    agent: tuple[str, EchoAgent],
+    caplog: pytest.LogCaptureFixture,
+    fault: Fault,
+    outcome: str,
+) -> None:
+    """The event fires; the answer is posted once, or said once; never twice."""
+    agent_id, echo = agent
+    echo.delay = 0.1
+    entry = assist_entry(
+        mock_config_entry, [f"@bob@{host(misskey)}"], **{CONF_ASSIST_AGENT: agent_id}
+    )
+    await set_up(hass, misskey, entry)
+    answers = Answers(hass, misskey)
+    caplog.clear()
+
+    note = await direct(as_bob, misskey.user, "lights off")
+    calls = len(misskey.calls("notes/create"))
+    fault.arm(misskey, "notes/create")
+    await until(lambda: answers.events, timeout=HANG_TIMEOUT * 5)
+    await hass.async_block_till_done()
+
+    assert answers.events[0].data["answer"] == "heard: lights off"
+    assert len(answers.to(note)) == (1 if outcome == "posted" else 0)
+    assert len(misskey.calls("notes/create")) - calls == (
+        2 if outcome == "posted" else 1
+    )
+    diagnostics = entry.runtime_data.assist.diagnostics()
+    if outcome == "posted":
+        assert diagnostics["last_error"] is None
+    else:
+        assert diagnostics["last_error"].startswith("could not answer note")
+        assert warned(caplog)
+    assert bool(reauth_flows(hass)) is (outcome == "reauth")
+    check_log(caplog, entry)
+
+
+@pytest.fixture
+async def agent(hass: HomeAssistant) -> AsyncGenerator[tuple[str, EchoAgent]]:
+    """Register a test agent; return its ID."""
+    assert await async_setup_component(hass, "homeassistant", {})
+    assert await async_setup_component(hass, "conversation", {})
+    owner = MockConfigEntry(domain="test")
+    owner.add_to_hass(hass)
+    echo = EchoAgent()
+    conversation.async_set_agent(hass, owner, echo)
+    yield owner.entry_id, echo
+    conversation.async_unset_agent(hass, owner)
+
+
+# --- 4. the source form's lists ----------------------------------------------------------
+
+FORM = [
+    pytest.param(kind, endpoint, fault, id=f"form {endpoint}: {fault.name}")
+    for kind, endpoint in (
+        ("antenna", "antennas/list"),
+        ("list", "users/lists/list"),
+        ("channel", "channels/followed"),
+        ("account", "users/show"),
+    )
+    for fault in (F401, F5XX, RESET, STALL, HTML)
+]
+
+
+@pytest.mark.parametrize(("kind", "endpoint", "fault"), FORM)
+async def test_form_fault(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    bob: User,
+    caplog: pytest.LogCaptureFixture,
+    kind: str,
+    endpoint: str,
+    fault: Fault,
+) -> None:
+    """The form says it could not reach the server, or that the credential is refused."""
+    hub = misskey.sources
+    hub.add_antenna(misskey.user, "Quakes", keywords=[["quake"]])
+    hub.add_list(misskey.user, "Family", [bob])
+    hub.add_channel(bob, "Trains", followers=[misskey.user])
+    await set_up(hass, misskey, mock_config_entry)
+    caplog.clear()
+    fault.arm(misskey, endpoint)
+
+    result = await start_flow(hass, mock_config_entry)
+    if kind == "account":
+        assert result["type"] is FlowResultType.FORM
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {"kind": "account"}
+        )
+        result = await hass.config_entries.subentries.async_configure(
+            result["flow_id"], {"account": "@bob"}
+        )
+    if fault is F401:
+        # Said, and re-authentication asked for.
+        assert result["type"] is FlowResultType.ABORT, result
+        assert result["reason"] == "authentication_failed"
+    elif kind == "account":
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {"base": "cannot_connect"}
+    else:
+        assert result["type"] is FlowResultType.ABORT, result
+        assert result["reason"] == "cannot_connect"
+    assert not misskey.faults[endpoint]
+    assert bool(reauth_flows(hass)) is (fault is F401)
+    await hass.async_block_till_done()
+    check_log(caplog, mock_config_entry)
