@@ -17,7 +17,8 @@ burst     many notes at once while the server answers 429 with Retry-After:
           posted, duplicated, lost, requests per note, and the time against
           the ideal; and the same burst without a limit
 startup   the import time of the integration (Home Assistant already imported)
-          and the time of async_setup_entry
+          and the time of async_setup_entry, against a do-nothing integration
+          that adds the same entities (tests/bench_reference)
 sources   10 sources of one account idle, and a hashtag note's latency to its
           event entity (tests/bench_sources.py)
 assist    a direct note on the server to Assist's answer on the server, less the
@@ -91,6 +92,10 @@ from .misskey_server import MISSKEY, SHARKEY, VARIANTS, MisskeyServer
 REPO = Path(__file__).resolve().parent.parent
 ARTIFACTS = REPO / "e2e-artifacts"
 MB = 1024 * 1024
+# A do-nothing integration with Misskey's entities: what Home Assistant alone
+# spends setting them up. Found through the custom_components namespace package.
+REFERENCE_DOMAIN = "misskey_reference"
+sys.path.append(str(REPO / "tests" / "bench_reference"))
 
 # Modules a running Home Assistant has imported before it loads this integration
 # (its dependencies and the helpers every integration uses).
@@ -535,6 +540,8 @@ async def bench_setup_entry(
     the entities), so the figure splits into what the entities cost, the
     first reading (a round trip to the server, which here runs in the same
     process and so adds its own work) and the rest, the integration's own.
+    The same is measured for a do-nothing integration with the same entities
+    (tests/bench_reference): the floor that Home Assistant sets.
     """
     config_entries = hass.config_entries
     forward = config_entries.async_forward_entry_setups
@@ -545,46 +552,64 @@ async def bench_setup_entry(
         await forward(entry, domains)
         platforms.append(time.perf_counter() - start)
 
+    def misskey_entry(number: int) -> MockConfigEntry:
+        return account_entry(server.url, credential, number)
+
+    def reference_entry(number: int) -> MockConfigEntry:
+        entry = account_entry(server.url, credential, number)
+        return MockConfigEntry(
+            domain=REFERENCE_DOMAIN, title=entry.title, unique_id=entry.unique_id
+        )
+
     config_entries.async_forward_entry_setups = timed_forward  # type: ignore[method-assign]
     results: dict[str, Any] = {"entries": count}
     try:
-        for listen in (True, False):
-            setup: list[float] = []
-            settled: list[float] = []
-            entities: list[int] = []
-            platforms.clear()
-            for number in range(1, count + 1):
-                entry = account_entry(server.url, credential, number)
-                entry.add_to_hass(hass)
-                hass.config_entries.async_update_entry(
-                    entry, options={CONF_LISTEN: listen}
-                )
-                start = time.perf_counter()
-                if not await hass.config_entries.async_setup(entry.entry_id):
-                    raise RuntimeError(f"set-up failed: {entry.state}")
-                setup.append(time.perf_counter() - start)
-                await hass.async_block_till_done()
-                settled.append(time.perf_counter() - start)
-                entities.append(
-                    len(
-                        er.async_entries_for_config_entry(
-                            er.async_get(hass), entry.entry_id
-                        )
-                    )
-                )
-                await hass.config_entries.async_remove(entry.entry_id)
-                await hass.async_block_till_done()
-            key = "" if listen else "quiet_"
-            results |= {
-                f"{key}setup_median_ms": statistics.median(setup) * 1000,
-                f"{key}setup_p95_ms": percentile(setup, 95) * 1000,
-                f"{key}settled_median_ms": statistics.median(settled) * 1000,
-                f"{key}platforms_median_ms": statistics.median(platforms) * 1000,
-                f"{key}entities": max(entities),
-            }
+        for prefix, make_entry in (
+            ("", misskey_entry),
+            ("reference_", reference_entry),
+        ):
+            for listen in (True, False):
+                platforms.clear()
+                figures = await _time_setups(hass, make_entry, listen, count)
+                figures["platforms_median_ms"] = statistics.median(platforms) * 1000
+                key = prefix + ("" if listen else "quiet_")
+                results |= {f"{key}{name}": value for name, value in figures.items()}
     finally:
         config_entries.async_forward_entry_setups = forward  # type: ignore[method-assign]
     return results
+
+
+async def _time_setups(
+    hass: HomeAssistant,
+    make_entry: Callable[[int], MockConfigEntry],
+    listen: bool,
+    count: int,
+) -> dict[str, Any]:
+    """Set up ``count`` new entries one after the other; time each."""
+    setup: list[float] = []
+    settled: list[float] = []
+    entities: list[int] = []
+    for number in range(1, count + 1):
+        entry = make_entry(number)
+        entry.add_to_hass(hass)
+        hass.config_entries.async_update_entry(entry, options={CONF_LISTEN: listen})
+        start = time.perf_counter()
+        if not await hass.config_entries.async_setup(entry.entry_id):
+            raise RuntimeError(f"set-up failed: {entry.state}")
+        setup.append(time.perf_counter() - start)
+        await hass.async_block_till_done()
+        settled.append(time.perf_counter() - start)
+        entities.append(
+            len(er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id))
+        )
+        await hass.config_entries.async_remove(entry.entry_id)
+        await hass.async_block_till_done()
+    return {
+        "setup_median_ms": statistics.median(setup) * 1000,
+        "setup_p95_ms": percentile(setup, 95) * 1000,
+        "settled_median_ms": statistics.median(settled) * 1000,
+        "entities": max(entities),
+    }
 
 
 # --- memory -------------------------------------------------------------------
@@ -1033,6 +1058,7 @@ def print_table(results: dict[str, Any]) -> None:
         )
     if setup := results.get("setup_entry"):
         for key, what in (("", "listening"), ("quiet_", "not listening")):
+            ref = f"reference_{key}"
             rows.append(
                 (
                     f"async_setup_entry, {what}",
@@ -1043,6 +1069,18 @@ def print_table(results: dict[str, Any]) -> None:
                         f" {setup[f'{key}platforms_median_ms']:.1f} ms"
                         f" (settled {setup[f'{key}settled_median_ms']:.1f} ms;"
                         f" {setup['entries']} entries)"
+                    ),
+                    "",
+                )
+            )
+            rows.append(
+                (
+                    f"  the same entities, no integration ({what})",
+                    (
+                        f"median {setup[f'{ref}setup_median_ms']:.1f} ms,"
+                        f" p95 {setup[f'{ref}setup_p95_ms']:.1f} ms"
+                        f" ({setup[f'{ref}entities']} entities; Misskey adds"
+                        f" {setup[f'{key}setup_median_ms'] - setup[f'{ref}setup_median_ms']:.1f} ms)"
                     ),
                     "",
                 )
