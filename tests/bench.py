@@ -534,14 +534,15 @@ def bench_import(runs: int) -> dict[str, Any]:
 async def bench_setup_entry(
     hass: HomeAssistant, server: MisskeyServer, credential: str, count: int
 ) -> dict[str, Any]:
-    """Set up and unload ``count`` entries one after the other, listening and not.
+    """Set up and remove ``count`` new entries one after the other, listening and not.
 
     Also times the platforms' set-up (Home Assistant registering and writing
     the entities), so the figure splits into what the entities cost, the
     first reading (a round trip to the server, which here runs in the same
     process and so adds its own work) and the rest, the integration's own.
-    The same is measured for a do-nothing integration with the same entities
-    (tests/bench_reference): the floor that Home Assistant sets.
+    Each Misskey entry alternates with an entry of a do-nothing integration
+    that adds the same entities (tests/bench_reference): the floor that Home
+    Assistant sets, measured under the same conditions.
     """
     config_entries = hass.config_entries
     forward = config_entries.async_forward_entry_setups
@@ -552,64 +553,68 @@ async def bench_setup_entry(
         await forward(entry, domains)
         platforms.append(time.perf_counter() - start)
 
-    def misskey_entry(number: int) -> MockConfigEntry:
-        return account_entry(server.url, credential, number)
-
     def reference_entry(number: int) -> MockConfigEntry:
         entry = account_entry(server.url, credential, number)
         return MockConfigEntry(
             domain=REFERENCE_DOMAIN, title=entry.title, unique_id=entry.unique_id
         )
 
+    makers: dict[str, Callable[[int], MockConfigEntry]] = {
+        "": functools.partial(account_entry, server.url, credential),
+        "reference_": reference_entry,
+    }
     config_entries.async_forward_entry_setups = timed_forward  # type: ignore[method-assign]
     results: dict[str, Any] = {"entries": count}
     try:
-        for prefix, make_entry in (
-            ("", misskey_entry),
-            ("reference_", reference_entry),
-        ):
-            for listen in (True, False):
-                platforms.clear()
-                figures = await _time_setups(hass, make_entry, listen, count)
-                figures["platforms_median_ms"] = statistics.median(platforms) * 1000
+        for listen in (True, False):
+            times: dict[str, dict[str, list[float]]] = {
+                prefix: {"setup": [], "settled": [], "platforms": [], "entities": []}
+                for prefix in makers
+            }
+            for number in range(1, count + 1):
+                # Each goes first every other time.
+                order = list(makers)[:: 1 if number % 2 else -1]
+                for prefix in order:
+                    platforms.clear()
+                    figures = times[prefix]
+                    await _time_setup(hass, makers[prefix](number), listen, figures)
+                    figures["platforms"].extend(platforms)
+            for prefix, figures in times.items():
                 key = prefix + ("" if listen else "quiet_")
-                results |= {f"{key}{name}": value for name, value in figures.items()}
+                results |= {
+                    f"{key}setup_median_ms": statistics.median(figures["setup"]) * 1000,
+                    f"{key}setup_p95_ms": percentile(figures["setup"], 95) * 1000,
+                    f"{key}settled_median_ms": statistics.median(figures["settled"])
+                    * 1000,
+                    f"{key}platforms_median_ms": statistics.median(figures["platforms"])
+                    * 1000,
+                    f"{key}entities": max(figures["entities"]),
+                }
     finally:
         config_entries.async_forward_entry_setups = forward  # type: ignore[method-assign]
     return results
 
 
-async def _time_setups(
+async def _time_setup(
     hass: HomeAssistant,
-    make_entry: Callable[[int], MockConfigEntry],
+    entry: MockConfigEntry,
     listen: bool,
-    count: int,
-) -> dict[str, Any]:
-    """Set up ``count`` new entries one after the other; time each."""
-    setup: list[float] = []
-    settled: list[float] = []
-    entities: list[int] = []
-    for number in range(1, count + 1):
-        entry = make_entry(number)
-        entry.add_to_hass(hass)
-        hass.config_entries.async_update_entry(entry, options={CONF_LISTEN: listen})
-        start = time.perf_counter()
-        if not await hass.config_entries.async_setup(entry.entry_id):
-            raise RuntimeError(f"set-up failed: {entry.state}")
-        setup.append(time.perf_counter() - start)
-        await hass.async_block_till_done()
-        settled.append(time.perf_counter() - start)
-        entities.append(
-            len(er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id))
-        )
-        await hass.config_entries.async_remove(entry.entry_id)
-        await hass.async_block_till_done()
-    return {
-        "setup_median_ms": statistics.median(setup) * 1000,
-        "setup_p95_ms": percentile(setup, 95) * 1000,
-        "settled_median_ms": statistics.median(settled) * 1000,
-        "entities": max(entities),
-    }
+    figures: dict[str, list[float]],
+) -> None:
+    """Set up a new entry, time it, count its entities and remove it."""
+    entry.add_to_hass(hass)
+    hass.config_entries.async_update_entry(entry, options={CONF_LISTEN: listen})
+    start = time.perf_counter()
+    if not await hass.config_entries.async_setup(entry.entry_id):
+        raise RuntimeError(f"set-up failed: {entry.state}")
+    figures["setup"].append(time.perf_counter() - start)
+    await hass.async_block_till_done()
+    figures["settled"].append(time.perf_counter() - start)
+    figures["entities"].append(
+        len(er.async_entries_for_config_entry(er.async_get(hass), entry.entry_id))
+    )
+    await hass.config_entries.async_remove(entry.entry_id)
+    await hass.async_block_till_done()
 
 
 # --- memory -------------------------------------------------------------------
