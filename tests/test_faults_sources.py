@@ -4,11 +4,12 @@ The tables: each fault as the test server plays it, against the calls the
 sources and Assist make on their own, and what the user then sees:
 
 - a source's catch-up after a reconnect (``antennas/notes``,
+  ``notes/user-list-timeline``, ``channels/timeline``,
   ``notes/search-by-tag``): the note made while the socket was down fires
   once, at the latest after the next reconnect; a refused credential starts
   re-authentication;
 - polling an account nobody follows (``users/notes``): the next poll
-  delivers the note, once;
+  delivers the note, once; a refused credential starts re-authentication;
 - Assist's answer (``notes/create``): posted once (a 429 is waited out), or
   logged once and shown in its diagnostics, the ``misskey_assist`` event
   firing all the same; a refused credential starts re-authentication;
@@ -41,7 +42,7 @@ from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.setup import async_setup_component
 
 from .conftest import HANG_TIMEOUT
-from .listening import post_as, set_up, until
+from .listening import Events, post_as, set_up, until
 from .misskey_server import MisskeyServer, User
 from .test_assist import Answers, EchoAgent, assist_entry, direct, host
 from .test_faults import (
@@ -117,9 +118,16 @@ def warned(caplog: pytest.LogCaptureFixture) -> bool:
 
 # --- 1. a source's catch-up after a reconnect ---------------------------------------
 
+# The kind of source, and the timeline its catch-up reads.
+CATCH_UP_KINDS = (
+    ("antenna", "antennas/notes"),
+    ("list", "notes/user-list-timeline"),
+    ("channel", "channels/timeline"),
+    ("hashtag", "notes/search-by-tag"),
+)
 CATCH_UP = [
-    pytest.param(endpoint, fault, outcome, id=f"{kind} catch-up: {fault.name}")
-    for kind, endpoint in (("antenna", "antennas/notes"), ("hashtag", "notes/search-by-tag"))
+    pytest.param(kind, endpoint, fault, outcome, id=f"{kind} catch-up: {fault.name}")
+    for kind, endpoint in CATCH_UP_KINDS
     for fault, outcome in (
         (F401, "reauth"),
         (F403, "recovers"),
@@ -134,28 +142,44 @@ CATCH_UP = [
 ]  # fmt: skip
 
 
-@pytest.mark.parametrize(("endpoint", "fault", "outcome"), CATCH_UP)
+async def follow_kind(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    entry: MockConfigEntry,
+    bob: User,
+    kind: str,
+) -> tuple[Events, dict[str, Any]]:
+    """Follow a source of ``kind`` that bob's notes reach; return its events and how bob posts."""
+    hub = misskey.sources
+    if kind == "antenna":
+        antenna = hub.add_antenna(misskey.user, "Quakes", keywords=[["quake"]])
+        return await follow_source(hass, entry, kind, antenna.id, "Quakes"), {}
+    if kind == "list":
+        user_list = hub.add_list(misskey.user, "Family", [bob])
+        return await follow_source(hass, entry, kind, user_list.id, "Family"), {}
+    if kind == "channel":
+        channel = hub.add_channel(bob, "Trains", followers=[misskey.user])
+        events = await follow_source(hass, entry, kind, channel.id, "Trains")
+        return events, {"channelId": channel.id}
+    return await follow_source(hass, entry, kind, "quake", "#quake"), {}
+
+
+@pytest.mark.parametrize(("kind", "endpoint", "fault", "outcome"), CATCH_UP)
 async def test_catch_up_fault(
     hass: HomeAssistant,
     misskey: MisskeyServer,
     mock_config_entry: MockConfigEntry,
+    bob: User,
     as_bob: MisskeyClient,
     caplog: pytest.LogCaptureFixture,
+    kind: str,
     endpoint: str,
     fault: Fault,
     outcome: str,
 ) -> None:
     """The note made while dropped fires once, at the latest after the next reconnect."""
-    antenna = misskey.sources.add_antenna(misskey.user, "Quakes", keywords=[["quake"]])
     await set_up(hass, misskey, mock_config_entry)
-    if endpoint == "antennas/notes":
-        events = await follow_source(
-            hass, mock_config_entry, "antenna", antenna.id, "Quakes"
-        )
-    else:
-        events = await follow_source(
-            hass, mock_config_entry, "hashtag", "quake", "#quake"
-        )
+    events, where = await follow_kind(hass, misskey, mock_config_entry, bob, kind)
     listener = mock_config_entry.runtime_data.listener
     caplog.clear()
 
@@ -163,7 +187,7 @@ async def test_catch_up_fault(
     misskey.streams.hold()
     misskey.streams.drop()
     await until(lambda: not listener.connected)
-    missed = await post_as(as_bob, text="quake #quake missed")
+    missed = await post_as(as_bob, text="quake #quake missed", **where)
     misskey.streams.release()
     await until(lambda: listener.connected and not misskey.faults[endpoint])
     if outcome == "reauth":
@@ -176,7 +200,7 @@ async def test_catch_up_fault(
     await until(lambda: not listener.connected)
     await until(lambda: listener.connected)
     await events.wait(1)
-    live = await post_as(as_bob, text="quake #quake live")
+    live = await post_as(as_bob, text="quake #quake live", **where)
     await events.wait(2)
     assert events.note_ids() == [missed["id"], live["id"]]
     assert bool(reauth_flows(hass)) is (outcome == "reauth")
@@ -185,11 +209,21 @@ async def test_catch_up_fault(
 
 # --- 2. polling an account nobody follows -----------------------------------------------
 
-POLLING = [F5XX, RESET, STALL, HTML, NOT_A_LIST]
+POLLING = [
+    (F401, "reauth"),
+    (F403, "recovers"),
+    (F429, "recovers"),
+    (F429_BARE, "recovers"),
+    (F5XX, "recovers"),
+    (RESET, "recovers"),
+    (STALL, "recovers"),
+    (HTML, "recovers"),
+    (NOT_A_LIST, "recovers"),
+]
 
 
 @pytest.mark.parametrize(
-    "fault", POLLING, ids=[f"account poll: {f.name}" for f in POLLING]
+    ("fault", "outcome"), POLLING, ids=[f"account poll: {f.name}" for f, _ in POLLING]
 )
 async def test_poll_fault(
     hass: HomeAssistant,
@@ -199,6 +233,7 @@ async def test_poll_fault(
     as_carol: MisskeyClient,
     caplog: pytest.LogCaptureFixture,
     fault: Fault,
+    outcome: str,
 ) -> None:
     """A poll that fails is said once; the next one delivers the note, once."""
     await set_up(hass, misskey, mock_config_entry)
@@ -222,7 +257,7 @@ async def test_poll_fault(
         await until(lambda: len(misskey.calls("users/notes")) > polls + 3)
     assert events.note_ids() == [note["id"]]
     assert not misskey.faults["users/notes"]
-    assert not reauth_flows(hass)
+    assert bool(reauth_flows(hass)) is (outcome == "reauth")
     check_log(caplog, mock_config_entry)
 
 
