@@ -282,6 +282,7 @@ ASSIST = [
     (F401, "reauth"),
     (F403, "logged"),
     (F429, "posted"),
+    (F429_BARE, "posted"),
     (F5XX, "logged"),
     (RESET, "logged"),
     (STALL, "logged"),
