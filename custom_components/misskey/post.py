@@ -344,7 +344,8 @@ def _validate_role(limits: AccountLimits, params: Mapping[str, Any]) -> None:
     ):
         raise validation_error("public_not_allowed")
     text: str | None = params.get("text")
-    if limits.mention_limit is not None and text:
+    # Most notes mention nobody: no need to search them.
+    if limits.mention_limit is not None and text and "@" in text:
         mentioned: set[tuple[str, str | None]] = set()
         for user, host in re.findall(_MENTION, text):
             host = host.lower()
