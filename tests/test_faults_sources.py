@@ -125,21 +125,24 @@ CATCH_UP_KINDS = (
     ("channel", "channels/timeline"),
     ("hashtag", "notes/search-by-tag"),
 )
+# Each fault of reading a timeline, and its outcome: "reauth" (a refused
+# credential), else "recovers".
+TIMELINE_FAULTS = [
+    (F401, "reauth"),
+    (F403, "recovers"),
+    (F429, "recovers"),
+    (F429_BARE, "recovers"),
+    (F5XX, "recovers"),
+    (RESET, "recovers"),
+    (STALL, "recovers"),
+    (HTML, "recovers"),
+    (NOT_A_LIST, "recovers"),
+]
 CATCH_UP = [
     pytest.param(kind, endpoint, fault, outcome, id=f"{kind} catch-up: {fault.name}")
     for kind, endpoint in CATCH_UP_KINDS
-    for fault, outcome in (
-        (F401, "reauth"),
-        (F403, "recovers"),
-        (F429, "recovers"),
-        (F429_BARE, "recovers"),
-        (F5XX, "recovers"),
-        (RESET, "recovers"),
-        (STALL, "recovers"),
-        (HTML, "recovers"),
-        (NOT_A_LIST, "recovers"),
-    )
-]  # fmt: skip
+    for fault, outcome in TIMELINE_FAULTS
+]
 
 
 async def follow_kind(
@@ -209,17 +212,7 @@ async def test_catch_up_fault(
 
 # --- 2. polling an account nobody follows -----------------------------------------------
 
-POLLING = [
-    (F401, "reauth"),
-    (F403, "recovers"),
-    (F429, "recovers"),
-    (F429_BARE, "recovers"),
-    (F5XX, "recovers"),
-    (RESET, "recovers"),
-    (STALL, "recovers"),
-    (HTML, "recovers"),
-    (NOT_A_LIST, "recovers"),
-]
+POLLING = TIMELINE_FAULTS
 
 
 @pytest.mark.parametrize(

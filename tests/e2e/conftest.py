@@ -9,11 +9,11 @@ plugin.
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
 import json
 import shutil
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -21,6 +21,7 @@ from .harness import (
     ARTIFACTS,
     FakeMisskeyThread,
     HomeAssistantProcess,
+    add_account,
     launch_browser,
     login,
     screenshot,
@@ -142,3 +143,17 @@ def fake_misskey() -> Generator[FakeMisskeyThread]:
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def entry(
+    hass_process: HomeAssistantProcess, fake_misskey: FakeMisskeyThread
+) -> Iterator[dict[str, Any]]:
+    """Add the fake Misskey's account; remove it afterwards.
+
+    The tests after one that uses this add accounts of their own and count on
+    theirs being the only one (its card, its notify service).
+    """
+    entry: dict[str, Any] = add_account(hass_process, fake_misskey)
+    yield entry
+    hass_process.api("DELETE", f"/api/config/config_entries/entry/{entry['entry_id']}")

@@ -10,7 +10,6 @@ attachment, and the attachment's form in Japanese (MISSKEY_HA_SCREENSHOTS=docs).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import hashlib
 import json
 import struct
@@ -22,7 +21,6 @@ import pytest
 from .harness import (
     FakeMisskeyThread,
     HomeAssistantProcess,
-    add_account,
     doc_screenshot,
     login,
     until,
@@ -82,20 +80,6 @@ def field(page: Page, name: str) -> Locator:
     return page.locator("ha-service-control ha-settings-row").filter(
         has=page.get_by_text(name, exact=True)
     )
-
-
-@pytest.fixture
-def entry(
-    hass_process: HomeAssistantProcess, fake_misskey: FakeMisskeyThread
-) -> Iterator[dict[str, Any]]:
-    """Add the fake Misskey's account; remove it afterwards.
-
-    The tests after this one add accounts of their own and count on theirs
-    being the only one (its card, its notify service).
-    """
-    entry: dict[str, Any] = add_account(hass_process, fake_misskey)
-    yield entry
-    hass_process.api("DELETE", f"/api/config/config_entries/entry/{entry['entry_id']}")
 
 
 def test_post_from_the_forms(

@@ -9,7 +9,6 @@ MISSKEY_HA_SCREENSHOTS=docs the kind's form becomes docs/source-kind.png.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -17,7 +16,6 @@ import pytest
 from .harness import (
     FakeMisskeyThread,
     HomeAssistantProcess,
-    add_account,
     doc_screenshot,
     http_request,
     screenshot,
@@ -28,16 +26,6 @@ if TYPE_CHECKING:
     from playwright.sync_api import Page
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
-
-
-@pytest.fixture
-def entry(
-    hass_process: HomeAssistantProcess, fake_misskey: FakeMisskeyThread
-) -> Iterator[dict[str, Any]]:
-    """Add the fake Misskey's account; remove it afterwards (other tests count accounts)."""
-    entry: dict[str, Any] = add_account(hass_process, fake_misskey)
-    yield entry
-    hass_process.api("DELETE", f"/api/config/config_entries/entry/{entry['entry_id']}")
 
 
 def test_follow_a_hashtag_from_the_ui(
