@@ -10,7 +10,6 @@ connection and catches up; the source's event entity fires.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 from homeassistant.config_entries import ConfigEntry, ConfigSubentry
@@ -43,15 +42,25 @@ DELIVERY_HOME_TIMELINE: Final = "home_timeline"
 DELIVERY_POLLING: Final = "polling"
 
 
-@dataclass(frozen=True, slots=True)
 class Source:
-    """One thing the account follows, as its subentry says."""
+    """One thing the account follows, as its subentry says. Read-only.
 
-    subentry_id: str
-    kind: str
-    # The antenna's, list's or channel's ID, the tag (without #), or the user's ID.
-    target: str
-    name: str
+    A plain class: Home Assistant imports this module at every start (the
+    source form needs it), and a dataclass costs more to define.
+    """
+
+    __slots__ = ("kind", "name", "subentry_id", "target")
+
+    def __init__(self, subentry_id: str, kind: str, target: str, name: str) -> None:
+        """Describe the source of a subentry.
+
+        ``target`` is the antenna's, list's or channel's ID, the tag (without
+        #), or the user's ID.
+        """
+        self.subentry_id = subentry_id
+        self.kind = kind
+        self.target = target
+        self.name = name
 
     @property
     def channel(self) -> tuple[str, dict[str, Any]] | None:
