@@ -268,6 +268,77 @@ async def as_carol(
     return MisskeyClient(async_get_clientsession(hass), misskey.url, carol.native_token)
 
 
+# --- 2b. how a followed account's notes arrive -------------------------------------------
+
+# Outcome: "waited" (a 429, waited out), "said" (logged once), "reauth" (said,
+# and re-authentication); the account is heard as before either way.
+DELIVERY = [
+    (F401, "reauth"),
+    (F403, "said"),
+    (F429, "waited"),
+    (F429_BARE, "waited"),
+    (F5XX, "said"),
+    (RESET, "said"),
+    (STALL, "said"),
+    (HTML, "said"),
+]
+
+
+@pytest.mark.parametrize(
+    ("fault", "outcome"),
+    DELIVERY,
+    ids=[f"account delivery: {f.name}" for f, _ in DELIVERY],
+)
+async def test_delivery_fault(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    bob: User,
+    as_bob: MisskeyClient,
+    caplog: pytest.LogCaptureFixture,
+    fault: Fault,
+    outcome: str,
+) -> None:
+    """users/show failing at a connection: said once; the account is heard as before.
+
+    The next connection asks again.
+    """
+    misskey.sources.follow(misskey.user, bob)
+    await set_up(hass, misskey, mock_config_entry)
+    title = f"@bob@{host(misskey)}"
+    events = await follow_source(hass, mock_config_entry, "account", title, title)
+    listener = mock_config_entry.runtime_data.listener
+
+    def delivery() -> str:
+        (source,) = listener.sources.diagnostics().values()
+        return str(source["delivery"])
+
+    assert delivery() == "home_timeline"
+    caplog.clear()
+    shows = len(misskey.calls("users/show"))
+    fault.arm(misskey, "users/show")
+    misskey.streams.drop()
+    await until(lambda: not listener.connected)
+    await until(lambda: listener.connected and not misskey.faults["users/show"])
+    if outcome == "waited":
+        # The 429, then the same call again.
+        await until(lambda: len(misskey.calls("users/show")) >= shows + 2)
+    else:
+        await until(lambda: warned(caplog), timeout=HANG_TIMEOUT * 5)
+    assert warned(caplog) is (outcome != "waited")
+    assert delivery() == "home_timeline"
+    assert bool(reauth_flows(hass)) is (outcome == "reauth")
+
+    # The next connection asks again.
+    misskey.streams.drop()
+    await until(lambda: not listener.connected)
+    await until(lambda: listener.connected and delivery() == "home_timeline")
+    note = await post_as(as_bob, text="still heard")
+    await events.wait(1)
+    assert events.note_ids() == [note["id"]]
+    check_log(caplog, mock_config_entry)
+
+
 # --- 3. Assist's answer -------------------------------------------------------------------
 
 # Outcome: "posted" (once), "logged" (never posted), "reauth" (logged, and re-authentication).

@@ -61,6 +61,16 @@ from .sources import (
 
 _LOGGER = logging.getLogger(__name__)
 
+# What a source's failing call means for its notes (name, account, error).
+_CATCH_UP_FAILED = (
+    "Could not catch up on %s of %s (%s); its live notes still come, "
+    "the missed ones at the next try"
+)
+_DELIVERY_UNKNOWN = (
+    "Could not tell whether %s is followed by %s (%s); its notes arrive as "
+    "before (polled when never told), and the next connection asks again"
+)
+
 
 class _SourceState:
     """How one source fares on the connection."""
@@ -282,12 +292,18 @@ class SourceFollower:
         ]
         for state in states:
             try:
-                user = await self._client.user_by_id(state.source.target)
+                user = await self._client.retry_rate_limited(
+                    lambda target=state.source.target: self._client.user_by_id(target),
+                    RATE_LIMIT_MAX_WAIT,
+                )
             except MisskeyApiError as err:
                 if err.code in GONE_CODES:
                     self._source_gone(state)
+                    continue
+                self._source_problem(state, err, _DELIVERY_UNKNOWN)
                 continue
-            except MisskeyError:
+            except MisskeyError as err:
+                self._source_problem(state, err, _DELIVERY_UNKNOWN)
                 continue
             following = user.raw.get("isFollowing") is True
             state.delivery = DELIVERY_HOME_TIMELINE if following else DELIVERY_POLLING
@@ -426,20 +442,19 @@ class SourceFollower:
 
     # --- faults -------------------------------------------------------------------
 
-    def _source_problem(self, state: _SourceState, err: MisskeyError) -> None:
-        """Log a source's failing catch-up once, until it works again.
+    def _source_problem(
+        self, state: _SourceState, err: MisskeyError, message: str = _CATCH_UP_FAILED
+    ) -> None:
+        """Log a source's failing call once, until it works again.
 
         Apart from the connection's outages: the connection is fine.
+        ``message`` takes the source's name, the account and the error.
         """
         if isinstance(err, MisskeyClientClosedError):
             # The account is unloading: nothing went wrong.
             return
         state.outage.problem(
-            "Could not catch up on %s of %s (%s); its live notes still come, "
-            "the missed ones at the next try",
-            state.source.name,
-            self._entry.title,
-            describe_error(err),
+            message, state.source.name, self._entry.title, describe_error(err)
         )
         if isinstance(err, MisskeyAuthenticationError):
             # The credential is refused here too, whatever the connection
