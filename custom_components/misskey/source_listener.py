@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
+import functools
 import logging
 from typing import Any
 
@@ -293,7 +294,7 @@ class SourceFollower:
         for state in states:
             try:
                 user = await self._client.retry_rate_limited(
-                    lambda target=state.source.target: self._client.user_by_id(target),
+                    functools.partial(self._client.user_by_id, state.source.target),
                     RATE_LIMIT_MAX_WAIT,
                 )
             except MisskeyApiError as err:
