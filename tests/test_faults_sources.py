@@ -339,6 +339,40 @@ async def test_delivery_fault(
     check_log(caplog, mock_config_entry)
 
 
+async def test_sources_that_stop_say_so(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    as_bob: MisskeyClient,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A bug that ends the sources' work beside the connection is logged, with its traceback.
+
+    The next connection starts it again: a note made meanwhile fires once.
+    """
+    await set_up(hass, misskey, mock_config_entry)
+    events = await follow_source(hass, mock_config_entry, "hashtag", "quake", "#quake")
+    listener = mock_config_entry.runtime_data.listener
+    caplog.clear()
+    with patch.object(
+        listener.sources, "async_catch_up", side_effect=RuntimeError("a bug")
+    ):
+        misskey.streams.drop()
+        await until(lambda: not listener.connected)
+        await until(lambda: "following the sources" in caplog.text)
+    (error,) = [
+        r
+        for r in caplog.records
+        if r.levelno >= logging.ERROR and r.name.startswith("custom_components")
+    ]
+    assert error.exc_info is not None
+    meanwhile = await post_as(as_bob, text="#quake meanwhile")
+    misskey.streams.drop()
+    await until(lambda: not listener.connected)
+    await events.wait(1)
+    assert events.note_ids() == [meanwhile["id"]]
+
+
 # --- 3. Assist's answer -------------------------------------------------------------------
 
 # Outcome: "posted" (once), "logged" (never posted), "reauth" (logged, and re-authentication).

@@ -407,6 +407,7 @@ class MisskeyListener:
             self.sources.hold_live_notes()
             self._connected()
             sources = asyncio.create_task(self.sources.async_run(live_since))
+            sources.add_done_callback(self._sources_ended)
             try:
                 async for event in self._stream.events():
                     self._handle(event)
@@ -414,6 +415,18 @@ class MisskeyListener:
                 sources.cancel()
         finally:
             await self._stream.close()
+
+    @callback
+    def _sources_ended(self, task: asyncio.Task[None]) -> None:
+        """Say so if the sources stop beside a live connection (only a bug can do that)."""
+        if task.cancelled() or (err := task.exception()) is None:
+            return
+        _LOGGER.error(
+            "Unexpected error following the sources of %s; they catch up "
+            "again at the next connection",
+            self._entry.title,
+            exc_info=err if self._credential not in str(err) else None,
+        )
 
     def _connected(self) -> None:
         self._outage.recovered("Listening to %s again", self._entry.title)
