@@ -171,10 +171,6 @@ class SourcesHub:
         """Make ``follower`` follow ``followee``."""
         self.following.add((follower.id, followee.id))
 
-    def channels_of(self, connection: StreamConnection) -> list[tuple[str, str]]:
-        """Return (channel, ID) of the socket's joined channels besides main."""
-        return [(name, cid) for cid, (name, _) in connection.channels.items()]
-
     # --- what happens to each note -------------------------------------------
 
     async def note_created(self, note: dict[str, Any], author: User) -> None:

@@ -36,6 +36,7 @@ from .const import (
     ASSIST_MAX_AGE,
     ASSIST_RATE_COMMANDS,
     ASSIST_RATE_WINDOW,
+    ASSIST_SCOPE_DIRECT,
     ASSIST_SCOPE_MENTIONS,
     ASSIST_STORAGE_VERSION,
     CONF_ASSIST_ACCOUNTS,
@@ -52,7 +53,7 @@ from .const import (
 from .data import MisskeyConfigEntry
 from .errors import OutageLog
 from .listener import MisskeyListener
-from .notification import MisskeyEvent
+from .notification import MisskeyEvent, created_at
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ _STORAGE: Final = "storage"
 # The event types each scope lets through: direct notes only, or any note
 # that names the account (a reply names the author of the replied note).
 _SCOPES: Final = {
-    DEFAULT_ASSIST_SCOPE: frozenset({EVENT_DIRECT}),
+    ASSIST_SCOPE_DIRECT: frozenset({EVENT_DIRECT}),
     ASSIST_SCOPE_MENTIONS: frozenset({EVENT_DIRECT, EVENT_MENTION, EVENT_REPLY}),
 }
 # A mention in the answer would make its user a recipient of the specified
@@ -206,8 +207,11 @@ class MisskeyAssist:
     @staticmethod
     def _stale(note: Mapping[str, Any]) -> bool:
         """Return whether the note was written too long ago to act on it now."""
-        created = dt_util.parse_datetime(str(note.get("createdAt") or ""))
-        return created is not None and dt_util.utcnow() - created > ASSIST_MAX_AGE
+        # A note without its time is taken as made now.
+        return (
+            dt_util.utcnow() - created_at(str(note.get("createdAt") or ""))
+            > ASSIST_MAX_AGE
+        )
 
     # --- answering (a background task per note) ---------------------------------
 

@@ -703,10 +703,6 @@ class MisskeyListener:
         """Return whether Misskey no longer has a source."""
         return self.sources.source_gone(subentry_id)
 
-    def source_delivery(self, subentry_id: str) -> str | None:
-        """Return how a source's notes arrive: streaming, home_timeline or polling."""
-        return self.sources.source_delivery(subentry_id)
-
 
 def reconnect_delay(attempt: int) -> float:
     """Return how long to wait before try ``attempt`` (from 0) after a lost connection.

@@ -49,6 +49,7 @@ from .const import (
     SOURCE_KINDS,
     SUBENTRY_SOURCE,
 )
+from .notification import acct
 from .permissions import has_permission
 from .post import parse_acct
 from .sources import normalize_hashtag, source_unique_id
@@ -86,11 +87,7 @@ class SourceSubentryFlow(ConfigSubentryFlow):
         if entry.runtime_data.listener is None:
             # Sources are heard by the listener only.
             return self.async_abort(reason="not_listening")
-        sources = sum(
-            1
-            for subentry in entry.subentries.values()
-            if subentry.subentry_type == SUBENTRY_SOURCE
-        )
+        sources = len(entry.get_subentries_of_type(SUBENTRY_SOURCE))
         if sources >= MAX_SOURCES:
             return self.async_abort(
                 reason="too_many_sources",
@@ -274,7 +271,7 @@ class SourceSubentryFlow(ConfigSubentryFlow):
                 except MisskeyError:
                     errors["base"] = "cannot_connect"
                 else:
-                    name = f"@{user.username}@{user.host or instance_host(client.url)}"
+                    name = acct(user.raw, instance_host(client.url))
                     return self._async_create(
                         KIND_ACCOUNT,
                         user.id,

@@ -190,11 +190,6 @@ class SourceFollower:
         state = self._sources.get(subentry_id)
         return state is not None and state.gone
 
-    def source_delivery(self, subentry_id: str) -> str | None:
-        """Return how a source's notes arrive: streaming, home_timeline or polling."""
-        state = self._sources.get(subentry_id)
-        return state.delivery if state is not None else None
-
     def diagnostics(self) -> dict[str, Any]:
         """Return how each source fares, for diagnostics."""
         return {

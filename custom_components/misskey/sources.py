@@ -120,9 +120,8 @@ def source_from_subentry(subentry: ConfigSubentry) -> Source:
 def entry_sources(entry: ConfigEntry) -> dict[str, Source]:
     """Return the entry's sources by subentry ID."""
     return {
-        subentry_id: source_from_subentry(subentry)
-        for subentry_id, subentry in entry.subentries.items()
-        if subentry.subentry_type == SUBENTRY_SOURCE
+        subentry.subentry_id: source_from_subentry(subentry)
+        for subentry in entry.get_subentries_of_type(SUBENTRY_SOURCE)
     }
 
 
