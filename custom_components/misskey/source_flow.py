@@ -290,13 +290,9 @@ class SourceSubentryFlow(ConfigSubentryFlow):
     def _async_create(
         self, kind: str, target: str, title: str, data: dict[str, Any]
     ) -> SubentryFlowResult:
-        """Add the source, unless the account follows it already."""
-        unique_id = source_unique_id(kind, target)
-        if any(
-            subentry.unique_id == unique_id
-            for subentry in self._get_entry().subentries.values()
-        ):
-            return self.async_abort(reason="already_configured")
+        """Add the source; Home Assistant aborts with already_configured if the account has it."""
         return self.async_create_entry(
-            title=title, data={CONF_KIND: kind, **data}, unique_id=unique_id
+            title=title,
+            data={CONF_KIND: kind, **data},
+            unique_id=source_unique_id(kind, target),
         )
