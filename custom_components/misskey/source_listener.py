@@ -249,6 +249,7 @@ class SourceFollower:
         """
         async with self._lock:
             wanted = entry_sources(self._entry)
+            stored = set(self.cursors)
             for subentry_id in set(self._sources) - set(wanted):
                 state = self._sources.pop(subentry_id)
                 if state.channel_id is not None:
@@ -268,7 +269,9 @@ class SourceFollower:
                     state.channel_id = await self._stream.join(*channel)
                 self._sources[subentry_id] = state
                 added.append(state)
-            self._save()
+            # Only forgetting a removed source's place changes what is stored.
+            if set(self.cursors) != stored:
+                self._save()
             if added:
                 sources = [state.source for state in added]
                 for listener in list(self._sources_added_listeners):
