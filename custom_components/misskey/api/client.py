@@ -125,19 +125,11 @@ class MisskeyClient(Transport):
         would clear the user's badge. Misskey sends ``sinceId`` pages oldest
         first and others newest first; both come back oldest first here.
         """
-        params: dict[str, Any] = {"limit": limit, "markAsRead": False}
-        if since_id is not None:
-            params["sinceId"] = since_id
-        data = await self.request("i/notifications", params, authenticated=True)
-        if not isinstance(data, list):
-            raise MisskeyResponseError("i/notifications: the answer is not a list")
-        notifications = [
-            Notification.from_json(item)
-            for item in data
-            if isinstance(item, Mapping) and "id" in item
-        ]
-        # Misskey's IDs sort by time as strings; its own sinceId compares them so.
-        return sorted(notifications, key=lambda notification: notification.id)
+        # Paged and ordered as a timeline is.
+        items = await self.timeline(
+            "i/notifications", {"markAsRead": False}, since_id=since_id, limit=limit
+        )
+        return [Notification.from_json(item) for item in items]
 
     async def user(self, username: str, host: str | None = None) -> Account:
         """Return a user by name; ``host`` None is a user of this instance."""
@@ -347,6 +339,7 @@ class MisskeyClient(Transport):
         if not isinstance(data, list):
             raise MisskeyResponseError(f"{endpoint}: the answer is not a list")
         notes = [item for item in data if isinstance(item, Mapping) and "id" in item]
+        # Misskey's IDs sort by time as strings; its own sinceId compares them so.
         return sorted(notes, key=lambda note: str(note["id"]))
 
 
