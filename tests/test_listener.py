@@ -20,7 +20,7 @@ from custom_components.misskey.const import (
     CONF_LISTEN,
     DOMAIN,
 )
-from custom_components.misskey.listener import listener_store
+from custom_components.misskey.data import listener_store
 from homeassistant.config_entries import SOURCE_REAUTH, ConfigEntryState
 from homeassistant.const import (
     EVENT_HOMEASSISTANT_STARTED,

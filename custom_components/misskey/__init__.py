@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from types import ModuleType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from homeassistant.const import CONF_NAME, CONF_URL, Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import config_validation as cv, discovery
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.importlib import async_import_module
-from homeassistant.helpers.storage import Store
 from homeassistant.helpers.typing import ConfigType
 from homeassistant.util import slugify
 from homeassistant.util.json import json_loads
@@ -18,7 +17,6 @@ from homeassistant.util.json import json_loads
 from .api import MisskeyClient
 from .auth_callback import async_register_callback_view
 from .const import (
-    ASSIST_STORAGE_VERSION,
     CONF_ASSIST_ACCOUNTS,
     CONF_CREDENTIAL,
     CONF_DEFAULT_LOCAL_ONLY,
@@ -32,10 +30,11 @@ from .const import (
     LEGACY_PERMISSIONS,
 )
 from .coordinator import MisskeyDataUpdateCoordinator
-from .data import MisskeyConfigEntry, MisskeyData
+from .data import MisskeyConfigEntry, MisskeyData, assist_store, listener_store
 from .notify import CONF_ENTRY_ID, async_unload_service
 from .permissions import async_remove_permissions_issue, async_update_permissions_issue
 from .services import async_setup_services
+from .sources import async_forget_sources
 
 if TYPE_CHECKING:
     from .listener import MisskeyListener
@@ -109,14 +108,9 @@ async def async_unload_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> 
 async def async_remove_entry(hass: HomeAssistant, entry: MisskeyConfigEntry) -> None:
     """Forget the account's repair issues, where its events stopped, its conversations."""
     async_remove_permissions_issue(hass, entry)
-    sources = await async_import_module(hass, f"{__name__}.sources")
-    sources.async_forget_sources(hass, entry)
-    listening = await _async_import_listening(hass)
-    await listening.listener_store(hass, entry.entry_id).async_remove()
-    # Assist's conversations, without importing Assist (see assist.assist_store).
-    await Store[Any](
-        hass, ASSIST_STORAGE_VERSION, f"{DOMAIN}.{entry.entry_id}.assist"
-    ).async_remove()
+    async_forget_sources(hass, entry)
+    await listener_store(hass, entry.entry_id).async_remove()
+    await assist_store(hass, entry.entry_id).async_remove()
 
 
 async def _async_import_listening(hass: HomeAssistant) -> ModuleType:

@@ -24,7 +24,6 @@ from typing import Any, Final
 
 from homeassistant.components import conversation
 from homeassistant.core import Context, HomeAssistant, callback
-from homeassistant.helpers.storage import Store
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.setup import async_setup_component
 import homeassistant.util.dt as dt_util
@@ -38,7 +37,6 @@ from .const import (
     ASSIST_RATE_WINDOW,
     ASSIST_SCOPE_DIRECT,
     ASSIST_SCOPE_MENTIONS,
-    ASSIST_STORAGE_VERSION,
     CONF_ASSIST_ACCOUNTS,
     CONF_ASSIST_AGENT,
     CONF_ASSIST_SCOPE,
@@ -50,7 +48,7 @@ from .const import (
     EVENT_REPLY,
     RATE_LIMIT_MAX_WAIT,
 )
-from .data import MisskeyConfigEntry
+from .data import MisskeyConfigEntry, assist_store
 from .errors import OutageLog
 from .listener import MisskeyListener
 from .notification import MisskeyEvent, created_at
@@ -79,11 +77,6 @@ _SCOPES: Final = {
 # A mention in the answer would make its user a recipient of the specified
 # note; a zero-width space after the @ keeps it text (MFM finds no mention).
 _ANSWER_MENTION: Final = r"(?<![0-9A-Za-z_])@(?=[0-9A-Za-z_])"
-
-
-def assist_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
-    """Return where an account keeps which answer belongs to which conversation."""
-    return Store(hass, ASSIST_STORAGE_VERSION, f"{DOMAIN}.{entry_id}.assist")
 
 
 def normalize_account(account: str) -> str:

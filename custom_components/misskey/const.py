@@ -256,3 +256,5 @@ ASSIST_AGENT_TIMEOUT: Final = 30.0
 # after its last message (see assist.py).
 ASSIST_CONVERSATION_TTL: Final = timedelta(hours=1)
 ASSIST_STORAGE_VERSION: Final = 1
+# Where the listener keeps the last notification delivered (see data.py).
+LISTENER_STORAGE_VERSION: Final = 1

@@ -27,7 +27,6 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.helpers.start import async_at_started
-from homeassistant.helpers.storage import Store
 import homeassistant.util.dt as dt_util
 from homeassistant.util.json import json_loads
 
@@ -64,6 +63,7 @@ from .const import (
     STREAM_RETRY_INTERVAL,
 )
 from .coordinator import MisskeyDataUpdateCoordinator, unread_notifications
+from .data import listener_store
 from .errors import OutageLog, describe_error
 from .notification import (
     MisskeyEvent,
@@ -77,8 +77,6 @@ from .source_listener import SourceFollower
 from .sources import Source
 
 _LOGGER = logging.getLogger(__name__)
-
-STORAGE_VERSION: Final = 1
 
 MODE_CONNECTING: Final = "connecting"
 MODE_STREAMING: Final = "streaming"
@@ -94,11 +92,6 @@ MODE_STOPPED: Final = "stopped"
 _UNAVAILABLE_MODES: Final = frozenset(
     {MODE_REFUSED, MODE_AUTH_FAILED, MODE_SUSPENDED, MODE_STOPPED}
 )
-
-
-def listener_store(hass: HomeAssistant, entry_id: str) -> Store[dict[str, Any]]:
-    """Return where an account's listener keeps the last notification delivered."""
-    return Store(hass, STORAGE_VERSION, f"{DOMAIN}.{entry_id}")
 
 
 class MisskeyListener:
