@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 import logging
+from typing import Any
 
 from freezegun.api import FrozenDateTimeFactory
 import pytest
@@ -411,3 +412,16 @@ async def test_unload_ends_a_post_waiting_out_a_rate_limit(
 async def until_called(misskey: MisskeyServer, endpoint: str) -> None:
     """Wait until the server received a call to ``endpoint``."""
     await until(lambda: misskey.calls(endpoint))
+
+
+async def test_removing_the_account_forgets_what_it_kept(
+    hass: HomeAssistant, init_integration: MockConfigEntry, hass_storage: dict[str, Any]
+) -> None:
+    """Where its events stopped and Assist's conversations go with the account."""
+    entry_id = init_integration.entry_id
+    kept = (f"{DOMAIN}.{entry_id}", f"{DOMAIN}.{entry_id}.assist")
+    for key in kept:
+        hass_storage[key] = {"version": 1, "minor_version": 1, "key": key, "data": {}}
+    await hass.config_entries.async_remove(entry_id)
+    await hass.async_block_till_done()
+    assert [key for key in kept if key in hass_storage] == []
