@@ -135,6 +135,25 @@ async def as_bob(
 
 
 @pytest.fixture
+def carol(misskey: MisskeyServer) -> User:
+    """Return a third user of the server, whom nobody follows."""
+    return misskey.add_user("carol", name="Carol")
+
+
+@pytest.fixture
+async def as_carol(
+    hass: HomeAssistant, misskey: MisskeyServer, carol: User
+) -> MisskeyClient:
+    """Return a client signed in as carol, waiting as long as as_bob does."""
+    return MisskeyClient(
+        async_get_clientsession(hass),
+        misskey.url,
+        carol.native_token,
+        request_timeout=WAIT,
+    )
+
+
+@pytest.fixture
 def fast_authorization() -> Generator[None]:
     """Poll the session every few milliseconds instead of every few seconds."""
     with patch("custom_components.misskey.config_flow.AUTHORIZE_POLL_INTERVAL", 0.01):

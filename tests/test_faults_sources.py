@@ -38,7 +38,6 @@ from custom_components.misskey.const import CONF_ASSIST_AGENT
 from homeassistant.components import conversation
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.setup import async_setup_component
 
 from .conftest import HANG_TIMEOUT
@@ -252,20 +251,6 @@ async def test_poll_fault(
     assert not misskey.faults["users/notes"]
     assert bool(reauth_flows(hass)) is (outcome == "reauth")
     check_log(caplog, mock_config_entry)
-
-
-@pytest.fixture
-def carol(misskey: MisskeyServer) -> User:
-    """Return a user nobody follows."""
-    return misskey.add_user("carol", name="Carol")
-
-
-@pytest.fixture
-async def as_carol(
-    hass: HomeAssistant, misskey: MisskeyServer, carol: User
-) -> MisskeyClient:
-    """Return a client signed in as carol."""
-    return MisskeyClient(async_get_clientsession(hass), misskey.url, carol.native_token)
 
 
 # --- 2b. how a followed account's notes arrive -------------------------------------------

@@ -26,7 +26,6 @@ from homeassistant.config_entries import SOURCE_USER, ConfigSubentry
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
-from homeassistant.helpers.aiohttp_client import async_get_clientsession
 from homeassistant.setup import async_setup_component
 
 from .listening import Events, entity_id, post_as, set_up, until
@@ -89,20 +88,6 @@ async def follow_source(
     listener = entry.runtime_data.listener
     await until(lambda: sub.subentry_id in listener.sources.cursors)
     return Events(hass, source_entity(hass, entry, title))
-
-
-@pytest.fixture
-def carol(misskey: MisskeyServer) -> User:
-    """Return a third user, whom nobody follows."""
-    return misskey.add_user("carol", name="Carol")
-
-
-@pytest.fixture
-async def as_carol(
-    hass: HomeAssistant, misskey: MisskeyServer, carol: User
-) -> MisskeyClient:
-    """Return a client signed in as carol."""
-    return MisskeyClient(async_get_clientsession(hass), misskey.url, carol.native_token)
 
 
 @pytest.mark.parametrize(
