@@ -50,6 +50,7 @@ import tempfile
 import time
 import tracemalloc
 from typing import Any
+from unittest.mock import patch
 
 import aiohttp
 from aiohttp import web
@@ -580,10 +581,15 @@ async def bench_setup_entry(
         ),
         "reference_": reference_entry,
     }
-    config_entries.async_forward_entry_setups = timed_forward  # type: ignore[method-assign]
-    MisskeyDataUpdateCoordinator.async_config_entry_first_refresh = timed_first_refresh  # type: ignore[method-assign]
     results: dict[str, Any] = {"entries": count}
-    try:
+    with (
+        patch.object(config_entries, "async_forward_entry_setups", timed_forward),
+        patch.object(
+            MisskeyDataUpdateCoordinator,
+            "async_config_entry_first_refresh",
+            timed_first_refresh,
+        ),
+    ):
         for listen in (True, False):
             readings.clear()
             times: dict[str, dict[str, list[float]]] = {
@@ -612,9 +618,6 @@ async def bench_setup_entry(
             results[f"{'' if listen else 'quiet_'}reading_median_ms"] = (
                 statistics.median(readings) * 1000
             )
-    finally:
-        config_entries.async_forward_entry_setups = forward  # type: ignore[method-assign]
-        MisskeyDataUpdateCoordinator.async_config_entry_first_refresh = first_refresh  # type: ignore[method-assign]
     return results
 
 
@@ -1162,8 +1165,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="the Misskey (or fork) the server plays for overhead, burst, startup",
     )
     parser.add_argument("--size-mb", type=int, default=100, help="attachment size")
-    parser.add_argument("--entries", type=int, default=20, help="entries set up")
-    parser.add_argument("--imports", type=int, default=15, help="import processes")
+    parser.add_argument("--entries", type=int, default=30, help="entries set up")
+    parser.add_argument("--imports", type=int, default=30, help="import processes")
     parser.add_argument(
         "--latency-rounds", type=int, default=300, help="mentions timed for latency"
     )
