@@ -87,6 +87,18 @@ async def set_up(
     await until(lambda: entry.runtime_data.listener.connected)
 
 
+async def reconnect(misskey: MisskeyServer, entry: MockConfigEntry) -> None:
+    """Cut the account's socket; wait until it listens again on a new one.
+
+    The cut socket may still count as joined for a moment: a new one is
+    what tells that the listener came back.
+    """
+    old = misskey.streams.joined(misskey.user)
+    misskey.streams.drop()
+    await until(lambda: any(c not in old for c in misskey.streams.joined(misskey.user)))
+    await until(lambda: entry.runtime_data.listener.connected)
+
+
 async def post_as(client: MisskeyClient, **params: Any) -> dict[str, Any]:
     """Post a note as another user; return it."""
     note: dict[str, Any] = (

@@ -41,7 +41,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.setup import async_setup_component
 
 from .conftest import HANG_TIMEOUT
-from .listening import Events, post_as, set_up, until
+from .listening import Events, post_as, reconnect, set_up, until
 from .misskey_server import MisskeyServer, User
 from .test_assist import Answers, EchoAgent, assist_entry, direct, host
 from .test_faults import (
@@ -229,15 +229,12 @@ async def test_poll_fault(
 ) -> None:
     """A poll that fails is said once; the next one delivers the note, once."""
     await set_up(hass, misskey, mock_config_entry)
-    listener = mock_config_entry.runtime_data.listener
     with patch(
         "custom_components.misskey.source_listener.SOURCE_POLL_INTERVAL",
         timedelta(seconds=0.05),
     ):
         # The running poll loop sleeps the interval it read: start it anew.
-        misskey.streams.drop()
-        await misskey.streams.wait_joined(misskey.user)
-        await until(lambda: listener.connected)
+        await reconnect(misskey, mock_config_entry)
         events = await follow_source(
             hass, mock_config_entry, "account", "@carol", subentry_title(misskey)
         )

@@ -28,7 +28,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
 
-from .listening import Events, entity_id, post_as, set_up, until
+from .listening import Events, entity_id, post_as, reconnect, set_up, until
 from .misskey_server import MISSKEY, MISSKEY_13, SHARKEY, MisskeyServer, User
 
 pytestmark = pytest.mark.usefixtures("fast_listener")
@@ -270,9 +270,7 @@ async def test_account_not_followed_is_polled(
         "custom_components.misskey.source_listener.SOURCE_POLL_INTERVAL",
         timedelta(seconds=0.05),
     ):
-        misskey.streams.drop()
-        await misskey.streams.wait_joined(misskey.user)
-        await until(lambda: mock_config_entry.runtime_data.listener.connected)
+        await reconnect(misskey, mock_config_entry)
         events = await follow_source(
             hass, mock_config_entry, "account", "@carol", subentry_title(misskey)
         )
@@ -316,8 +314,7 @@ async def test_own_notes_never_fire(
     theirs = await post_as(as_bob, text="#alarm ring")
     await tag.wait(1)
     # Caught up after a reconnect, still not.
-    misskey.streams.drop()
-    await misskey.streams.wait_joined(misskey.user)
+    await reconnect(misskey, mock_config_entry)
     later = await post_as(as_bob, text="#alarm again")
     await tag.wait(2)
     assert tag.note_ids() == [theirs["id"], later["id"]]
@@ -464,8 +461,7 @@ async def test_deleted_antenna_is_a_repair_that_removes_it(
     await until(lambda: hass.states.get(gone).state == "unavailable")
     # Asked once, not at every reconnect.
     calls = len(misskey.calls("antennas/notes"))
-    misskey.streams.drop()
-    await misskey.streams.wait_joined(misskey.user)
+    await reconnect(misskey, mock_config_entry)
     note = await post_as(as_bob, text="quake #quake")
     await tag.wait(1)
     assert tag.note_ids() == [note["id"]]
