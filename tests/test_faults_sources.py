@@ -299,9 +299,8 @@ async def test_delivery_fault(
     caplog.clear()
     shows = len(misskey.calls("users/show"))
     fault.arm(misskey, "users/show")
-    misskey.streams.drop()
-    await until(lambda: not listener.connected)
-    await until(lambda: listener.connected and not misskey.faults["users/show"])
+    await reconnect(misskey, mock_config_entry)
+    await until(lambda: not misskey.faults["users/show"])
     if outcome == "waited":
         # The 429, then the same call again.
         await until(lambda: len(misskey.calls("users/show")) >= shows + 2)
@@ -312,9 +311,8 @@ async def test_delivery_fault(
     assert bool(reauth_flows(hass)) is (outcome == "reauth")
 
     # The next connection asks again.
-    misskey.streams.drop()
-    await until(lambda: not listener.connected)
-    await until(lambda: listener.connected and delivery() == "home_timeline")
+    await reconnect(misskey, mock_config_entry)
+    await until(lambda: delivery() == "home_timeline")
     note = await post_as(as_bob, text="still heard")
     await events.wait(1)
     assert events.note_ids() == [note["id"]]
@@ -339,8 +337,7 @@ async def test_sources_that_stop_say_so(
     with patch.object(
         listener.sources, "async_catch_up", side_effect=RuntimeError("a bug")
     ):
-        misskey.streams.drop()
-        await until(lambda: not listener.connected)
+        await reconnect(misskey, mock_config_entry)
         await until(lambda: "following the sources" in caplog.text)
     (error,) = [
         r
@@ -349,8 +346,7 @@ async def test_sources_that_stop_say_so(
     ]
     assert error.exc_info is not None
     meanwhile = await post_as(as_bob, text="#quake meanwhile")
-    misskey.streams.drop()
-    await until(lambda: not listener.connected)
+    await reconnect(misskey, mock_config_entry)
     await events.wait(1)
     assert events.note_ids() == [meanwhile["id"]]
 
