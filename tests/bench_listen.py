@@ -314,7 +314,7 @@ async def bench_idle(config_dir: str, accounts: int, seconds: float) -> dict[str
         ]
         for entry in quiet:
             await set_up(hass, entry)
-        off = await _idle_figures(hass, seconds)
+        off = await idle_figures(hass, seconds)
         gc.collect()
         tracemalloc.start()
         for entry in quiet:
@@ -323,7 +323,7 @@ async def bench_idle(config_dir: str, accounts: int, seconds: float) -> dict[str
         await hass.async_block_till_done()
         for entry in quiet:
             await _wait_streaming(hass, entry)
-        on = await _idle_figures(hass, seconds)
+        on = await idle_figures(hass, seconds)
         gc.collect()
         # What listening allocated and still holds.
         traced = tracemalloc.get_traced_memory()[0]
@@ -343,7 +343,8 @@ async def bench_idle(config_dir: str, accounts: int, seconds: float) -> dict[str
     }
 
 
-async def _idle_figures(hass: HomeAssistant, seconds: float) -> dict[str, float]:
+async def idle_figures(hass: HomeAssistant, seconds: float) -> dict[str, float]:
+    """Return the CPU time spent idle for ``seconds``, and the RSS after."""
     await hass.async_block_till_done()
     gc.collect()
     cpu = time.process_time()

@@ -37,8 +37,8 @@ from homeassistant.config_entries import ConfigSubentry
 from homeassistant.core import HomeAssistant
 from homeassistant.helpers import entity_registry as er
 
-from .bench import memory_status, running_hass, set_up
-from .bench_listen import Heard, listening_entry
+from .bench import running_hass, set_up
+from .bench_listen import Heard, idle_figures, listening_entry
 from .conftest import authorize
 from .misskey_server import MisskeyServer
 
@@ -143,16 +143,6 @@ async def until_sources_ready(entry: MockConfigEntry, count: int) -> None:
             await asyncio.sleep(0.01)
 
 
-async def _idle_figures(hass: HomeAssistant, seconds: float) -> dict[str, float]:
-    await hass.async_block_till_done()
-    gc.collect()
-    cpu = time.process_time()
-    await asyncio.sleep(seconds)
-    cpu = time.process_time() - cpu
-    gc.collect()
-    return {"cpu": cpu, "rss": memory_status()["VmRSS"]}
-
-
 async def bench_idle(config_dir: str, seconds: float) -> dict[str, Any]:
     """CPU and memory of one idle account with 10 sources against none."""
     async with subprocess_lines("serve") as server, running_hass(config_dir) as hass:
@@ -164,13 +154,13 @@ async def bench_idle(config_dir: str, seconds: float) -> dict[str, Any]:
         )
         await set_up(hass, entry)
         await until_sources_ready(entry, 0)
-        off = await _idle_figures(hass, seconds)
+        off = await idle_figures(hass, seconds)
         gc.collect()
         tracemalloc.start()
         upgrades = entry.runtime_data.listener.reconnects
         add_sources(hass, entry, info["sources"])
         await until_sources_ready(entry, len(info["sources"]))
-        on = await _idle_figures(hass, seconds)
+        on = await idle_figures(hass, seconds)
         gc.collect()
         traced = tracemalloc.get_traced_memory()[0]
         tracemalloc.stop()
