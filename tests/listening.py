@@ -9,7 +9,7 @@ from typing import Any
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 
 from custom_components.misskey.api import MisskeyClient
-from custom_components.misskey.const import DOMAIN
+from custom_components.misskey.const import CONF_CATCH_UP_WINDOW, CONF_LISTEN, DOMAIN
 from homeassistant.const import STATE_UNAVAILABLE
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
@@ -85,6 +85,17 @@ async def set_up(
     await hass.async_block_till_done()
     await misskey.streams.wait_joined(misskey.user)
     await until(lambda: entry.runtime_data.listener.connected)
+
+
+def without_catch_up(entry: MockConfigEntry) -> MockConfigEntry:
+    """Return the account's entry again, with a catch-up window of 0."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        unique_id=entry.unique_id,
+        minor_version=entry.minor_version,
+        data=dict(entry.data),
+        options={**entry.options, CONF_LISTEN: True, CONF_CATCH_UP_WINDOW: 0},
+    )
 
 
 async def reconnect(misskey: MisskeyServer, entry: MockConfigEntry) -> None:

@@ -458,7 +458,9 @@ class Request:
 class Fault:
     """An answer injected in place of the real one."""
 
-    kind: str  # "rate_limit", "server_error", "hang", "html", "drop", "status", "json"
+    # "rate_limit", "server_error", "hang", "html", "drop", "status", "json";
+    # "slow": the answer, made after ``delay`` seconds.
+    kind: str
     retry_after: float = 1
     delay: float = 3600
     status: int = 500
@@ -845,6 +847,9 @@ class MisskeyServer:
         if self.on_request is not None:
             self.on_request(record)
         fault = self.faults[endpoint].popleft() if self.faults[endpoint] else None
+        if fault is not None and fault.kind == "slow":
+            await asyncio.sleep(fault.delay)
+            fault = None
         if fault is not None and not fault.after:
             if fault.kind == "rate_limit":
                 record.refused_until = record.at + fault.retry_after

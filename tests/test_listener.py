@@ -36,7 +36,7 @@ from homeassistant.setup import async_setup_component
 import homeassistant.util.dt as dt_util
 
 from .conftest import listener_tasks
-from .listening import Events, entity_id, post_as, set_up, until
+from .listening import Events, entity_id, post_as, set_up, until, without_catch_up
 from .misskey_server import (
     CHERRYPICK,
     MISSKEY,
@@ -50,17 +50,6 @@ from .misskey_server import (
 from .misskey_stream import now_iso
 
 pytestmark = pytest.mark.usefixtures("fast_listener")
-
-
-def without_catch_up(entry: MockConfigEntry) -> MockConfigEntry:
-    """Return the account's entry again, with a catch-up window of 0."""
-    return MockConfigEntry(
-        domain=DOMAIN,
-        unique_id=entry.unique_id,
-        minor_version=entry.minor_version,
-        data=dict(entry.data),
-        options={**entry.options, CONF_LISTEN: True, CONF_CATCH_UP_WINDOW: 0},
-    )
 
 
 @pytest.mark.parametrize("variant", [MISSKEY, SHARKEY, MISSKEY_13, CHERRYPICK])

@@ -28,7 +28,15 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
 
-from .listening import Events, entity_id, post_as, reconnect, set_up, until
+from .listening import (
+    Events,
+    entity_id,
+    post_as,
+    reconnect,
+    set_up,
+    until,
+    without_catch_up,
+)
 from .misskey_server import MISSKEY, MISSKEY_13, SHARKEY, MisskeyServer, User
 
 pytestmark = pytest.mark.usefixtures("fast_listener")
@@ -318,6 +326,33 @@ async def test_own_notes_never_fire(
     later = await post_as(as_bob, text="#alarm again")
     await tag.wait(2)
     assert tag.note_ids() == [theirs["id"], later["id"]]
+
+
+async def test_too_old_to_catch_up_but_heard_live_fires(
+    hass: HomeAssistant,
+    misskey: MisskeyServer,
+    mock_config_entry: MockConfigEntry,
+    as_bob: MisskeyClient,
+) -> None:
+    """A note in the catch-up that is too old by Misskey's clock, but came live too: fires once.
+
+    Misskey's clock 2 s behind and a catch-up window of 0: a note made as the
+    connection came back is older than the connection by the server's time,
+    so the catch-up skips it; its live copy still fires, as for notifications.
+    """
+    misskey.clock_skew = -2.0
+    entry = without_catch_up(mock_config_entry)
+    await set_up(hass, misskey, entry)
+    tag = await follow_source(hass, entry, "hashtag", "quake", "#quake")
+    searches = len(misskey.calls("notes/search-by-tag"))
+    # The catch-up is answered after the note is made, and so holds it.
+    misskey.fail_next("notes/search-by-tag", "slow", delay=0.5)
+    misskey.streams.drop()
+    await until(lambda: len(misskey.calls("notes/search-by-tag")) > searches)
+    note = await post_as(as_bob, text="quake #quake")
+    await tag.wait(1)
+    await until(lambda: entry.runtime_data.listener.sources.skipped_old == 1)
+    assert tag.note_ids() == [note["id"]]
 
 
 async def test_missed_while_dropped_arrive_once(

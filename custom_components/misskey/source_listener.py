@@ -527,7 +527,6 @@ class SourceFollower:
                 continue
             if started and (cursor is None or note_id > cursor):
                 cursor = note_id
-            state.delivered.add(note_id)
             # No loops: an automation that posts must not hear itself.
             if note.get("userId") == own_id:
                 continue
@@ -535,8 +534,11 @@ class SourceFollower:
                 missed_before is not None
                 and created_at(str(note.get("createdAt") or "")) < missed_before
             ):
+                # Not remembered: by Misskey's clock, it may be one that comes
+                # live too (made as the connection was made), and then fires.
                 self.skipped_old += 1
                 continue
+            state.delivered.add(note_id)
             self._fire(state, note)
         if started and cursor != self.cursors.get(subentry_id):
             self.cursors[subentry_id] = cursor
