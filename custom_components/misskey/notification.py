@@ -69,6 +69,17 @@ def acct(user: Mapping[str, Any], instance: str) -> str:
     return f"@{user.get('username')}@{user.get('host') or instance}"
 
 
+def note_fields(note: Mapping[str, Any], instance_url: str) -> dict[str, Any]:
+    """Return what every event about a note says of it (the account's and the sources')."""
+    return {
+        "note_id": note.get("id"),
+        "note_url": f"{instance_url}/notes/{note.get('id')}",
+        "text": note.get("text"),
+        "cw": note.get("cw"),
+        "visibility": note.get("visibility"),
+    }
+
+
 def event_from_notification(
     notification: Notification, instance_url: str, instance: str
 ) -> MisskeyEvent | None:
@@ -94,13 +105,7 @@ def event_from_notification(
         event_type = EVENT_DIRECT
     attributes: dict[str, Any] = {}
     if note is not None:
-        attributes |= {
-            "note_id": note.get("id"),
-            "note_url": f"{instance_url}/notes/{note.get('id')}",
-            "text": note.get("text"),
-            "cw": note.get("cw"),
-            "visibility": note.get("visibility"),
-        }
+        attributes |= note_fields(note, instance_url)
     if (user := notification.user) is not None:
         attributes |= {"user": acct(user, instance), "user_id": user.get("id")}
     if notification.reaction is not None:

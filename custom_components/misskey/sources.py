@@ -27,7 +27,7 @@ from .const import (
     KIND_LIST,
     SUBENTRY_SOURCE,
 )
-from .notification import acct
+from .notification import acct, note_fields
 
 # Misskey's errors of a timeline whose antenna, list, channel or user is gone.
 GONE_CODES: Final = frozenset(
@@ -141,11 +141,7 @@ def note_attributes(
     files = note.get("files")
     tags = note.get("tags")
     return {
-        "note_id": note.get("id"),
-        "note_url": f"{instance_url}/notes/{note.get('id')}",
-        "text": note.get("text"),
-        "cw": note.get("cw"),
-        "visibility": note.get("visibility"),
+        **note_fields(note, instance_url),
         "user": acct(user, instance) if isinstance(user, Mapping) else None,
         "user_id": note.get("userId"),
         "created_at": note.get("createdAt"),
